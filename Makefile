@@ -1,0 +1,30 @@
+# Two commands for a fresh machine (Python >= 3.10 with venv):
+#   make demo   set up .venv, train the default zoo model on the bundled data, evaluate it
+#   make test   set up .venv, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+DEMO_EPOCHS ?= 30
+
+.PHONY: demo test setup clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	rm -rf $(RUN)
+	$(BIN)/pyro-vae train --model vae --dataset mnist5k --epochs $(DEMO_EPOCHS) --out $(RUN)
+	$(BIN)/pyro-vae evaluate $(RUN) --k 1000
+	@echo "pictures and numbers are in $(RUN)/ (samples.png, reconstructions.png, training_curve.png, eval.json)"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,67 @@
+"""Datasets by name: a registry that loader functions add themselves to.
+
+A loader is ``fn(data_dir: Path, download: bool) -> Dataset``. Register one with::
+
+    @register_dataset("my-data", "what it is")
+    def load_my_data(data_dir, download): ...
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..errors import DataError
+from .dataset import Dataset
+
+#: Environment variable naming the directory that holds downloaded / cached data.
+DATA_DIR_ENV = "PYRO_VAE_DATA"
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    description: str
+    bundled: bool  # ships with a PyPI package: no download, no data dir
+    loader: Callable[[Path, bool], Dataset]
+
+
+_DATASETS: dict[str, DatasetEntry] = {}
+
+
+def register_dataset(name: str, description: str, bundled: bool = False):
+    """Decorator adding a loader to the registry under ``name``."""
+
+    def decorate(loader):
+        if name in _DATASETS:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _DATASETS[name] = DatasetEntry(name, description, bundled, loader)
+        return loader
+
+    return decorate
+
+
+def dataset_names() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def dataset_entries() -> list[DatasetEntry]:
+    return [_DATASETS[n] for n in dataset_names()]
+
+
+def default_data_dir(data_dir: Optional[os.PathLike] = None) -> Path:
+    """``data_dir`` if given, else ``$PYRO_VAE_DATA``, else ``~/.cache/pyro-vae``."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    return Path.home() / ".cache" / "pyro-vae"
+
+
+def load_dataset(name: str, data_dir: Optional[os.PathLike] = None, download: bool = True) -> Dataset:
+    """Load the dataset registered as ``name`` (see ``pyro-vae datasets``)."""
+    if name not in _DATASETS:
+        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())}")
+    return _DATASETS[name].loader(default_data_dir(data_dir), download)

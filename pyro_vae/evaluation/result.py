@@ -1,0 +1,81 @@
+"""The result of a log-likelihood evaluation: per-datapoint values, their summary, files."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .diagnostics import KHAT_THRESHOLD
+
+#: Per-datapoint columns, in the order they are written to the CSV table.
+COLUMNS = ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "ess", "khat", "log_px_var")
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the mean over datapoints (NaNs ignored)."""
+    v = values[np.isfinite(values)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return float(v.mean()), se
+
+
+@dataclass
+class LogLikelihoodEstimate:
+    r"""Per-datapoint estimates (nats), all numpy arrays of length ``n``.
+
+    * ``log_px_iw``: :math:`\log \frac1K \sum_k p(x, z_k)/q(z_k|x)` (IWAE bound / estimate)
+    * ``elbo``: :math:`\frac1K \sum_k \log w_k` (the ELBO averaged over the K draws)
+    * ``elbo_single``: :math:`\log w_1` (a single-sample ELBO)
+    * ``reconstruction``: :math:`\frac1K\sum_k \log p(x|z_k)`, ``kl``: analytic KL(q||p) where
+      every latent has one (``kl_analytic``), else its K-sample Monte Carlo estimate
+    * ``ess``, ``khat``, ``log_px_var``: diagnostics (see :mod:`.diagnostics`)
+    """
+
+    k: int
+    values: dict
+    kl_analytic: bool
+    active_units: dict = field(default_factory=dict)
+    num_dims: Optional[int] = None  # pixels per image, for bits/dim
+    seed: Optional[int] = None
+
+    @property
+    def n(self) -> int:
+        return len(self.values["log_px_iw"])
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def summary(self) -> dict:
+        out = {"k": self.k, "n": self.n, "seed": self.seed, "kl_analytic": self.kl_analytic}
+        for col in COLUMNS:
+            m, se = mean_se(self.values[col])
+            out[col], out[f"{col}_se"] = m, se
+        khat = self.values["khat"]
+        out["khat_share_above_0.7"] = float(np.mean(khat[np.isfinite(khat)] > KHAT_THRESHOLD)) if np.isfinite(khat).any() else None
+        out["nll"] = -out["log_px_iw"]
+        if self.num_dims:
+            out["bits_per_dim"] = out["nll"] / (self.num_dims * math.log(2))
+        out["active_units"] = self.active_units
+        out["active_units_total"] = int(sum(self.active_units.values())) if self.active_units else None
+        return out
+
+    def write_json(self, path) -> dict:
+        summary = self.summary()
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=True))
+        tmp.replace(path)
+        return summary
+
+    def write_table(self, path) -> None:
+        """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
+        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in COLUMNS])
+        np.savetxt(path, table, delimiter=",", header=",".join(("index",) + COLUMNS), comments="", fmt="%.9g")

@@ -1,0 +1,129 @@
+"""Models by name: a registry that model files add themselves to.
+
+Zoo files live in the top-level ``models/`` folder, which is installed as the package
+``pyro_vae.zoo``; every module there is imported on first use and registers its classes with
+:func:`register_model`. A user's own file works the same way: ``pyro-vae train --model
+my_model.py`` imports it and takes the model it registers (``my_model.py:name`` when it
+registers several). Adding a model touches no central file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    cls: type
+    description: str
+    source: Optional[str]  # the file of a model registered from outside the zoo
+
+
+_MODELS: dict[str, ModelEntry] = {}
+_zoo_loaded = False
+_loading_file: Optional[str] = None  # set while a user's model file is being imported
+
+
+def register_model(name: str, description: Optional[str] = None):
+    """Class decorator: make a :class:`~pyro_vae.model.LatentVariableModel` available by ``name``."""
+
+    def decorate(cls):
+        from .model import LatentVariableModel
+
+        if not (isinstance(cls, type) and issubclass(cls, LatentVariableModel)):
+            raise ModelError(f"@register_model({name!r}) must decorate a LatentVariableModel subclass")
+        old = _MODELS.get(name)
+        if old is not None and old.cls.__qualname__ != cls.__qualname__:
+            raise ModelError(f"two models are registered as {name!r}: {old.cls} and {cls}; rename one")
+        doc = (cls.__doc__ or "").strip().splitlines()
+        _MODELS[name] = ModelEntry(name, cls, description or (doc[0] if doc else ""), _loading_file)
+        return cls
+
+    return decorate
+
+
+def load_zoo() -> None:
+    """Import every module of the zoo (``models/``, installed as ``pyro_vae.zoo``) once."""
+    global _zoo_loaded
+    if _zoo_loaded:
+        return
+    zoo = importlib.import_module("pyro_vae.zoo")
+    for info in sorted(pkgutil.iter_modules(zoo.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"pyro_vae.zoo.{info.name}")
+    _zoo_loaded = True
+
+
+def model_entries() -> list[ModelEntry]:
+    load_zoo()
+    return [_MODELS[n] for n in sorted(_MODELS)]
+
+
+def load_model_file(path: str) -> list[str]:
+    """Import a user's model file; return the names it registered."""
+    global _loading_file
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise ModelError(f"model file {path} does not exist: give a zoo name (see `pyro-vae models`) or a .py file")
+    before = {n: e.cls for n, e in _MODELS.items()}
+    module_name = f"pyro_vae_user_{abs(hash(str(file)))}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    _loading_file = str(file)
+    try:
+        spec.loader.exec_module(module)
+    except ModelError:
+        raise
+    except Exception as e:  # the user's code: name the file and the error, not our stack
+        raise ModelError(f"importing {file} failed: {type(e).__name__}: {e}") from e
+    finally:
+        _loading_file = None
+    added = [n for n, e in _MODELS.items() if before.get(n) is not e.cls]
+    if not added:
+        raise ModelError(f"{file} registers no model: decorate a LatentVariableModel with @register_model('name')")
+    return added
+
+
+def resolve(name_or_path: str) -> ModelEntry:
+    """The entry for a zoo name, ``file.py`` or ``file.py:name``."""
+    load_zoo()
+    target, _, pick = name_or_path.partition(":") if ".py:" in name_or_path else (name_or_path, "", "")
+    if target.endswith(".py"):
+        added = load_model_file(target)
+        if pick:
+            if pick not in added:
+                raise ModelError(f"{target} registers {added}, not {pick!r}")
+            return _MODELS[pick]
+        if len(added) > 1:
+            raise ModelError(f"{target} registers several models {added}: pick one as {target}:NAME")
+        return _MODELS[added[0]]
+    if target not in _MODELS:
+        raise ModelError(f"unknown model {target!r}: choose one of {', '.join(sorted(_MODELS))} or give a .py file")
+    return _MODELS[target]
+
+
+def build_model(name_or_path: str, data: dict, **hparams):
+    """Build the model ``name_or_path`` for data described by ``data`` (``Dataset.info()``)."""
+    entry = resolve(name_or_path)
+    try:
+        model = entry.cls(data, **hparams)
+    except TypeError as e:
+        raise ModelError(f"model {entry.name!r} does not take these options {sorted(hparams)}: {e}") from None
+    model.spec = {"model": entry.name, "source": entry.source, "hparams": hparams, "data": dict(data)}
+    return model
+
+
+def model_from_spec(spec: dict):
+    """Rebuild a model (untrained) from the JSON ``spec`` a checkpoint was saved with."""
+    name = f"{spec['source']}:{spec['model']}" if spec.get("source") else spec["model"]
+    return build_model(name, spec["data"], **spec.get("hparams", {}))

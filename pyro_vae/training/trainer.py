@@ -1,0 +1,173 @@
+"""Training with SVI: any ``pyro.infer.ELBO`` as the loss, a fused PyTorch Adam as the optimizer.
+
+Each step calls ``loss.loss_and_grads(model, guide, *batch)`` (Pyro's SVI contract: it returns
+the loss and leaves gradients in ``.grad``) and steps a single ``torch.optim.Adam`` over all
+parameters of the model module, instead of ``pyro.optim``'s one Adam per parameter tensor.
+
+Reproducibility: the epoch's shuffling, dynamic binarization and Pyro's sampling are seeded
+from ``(seed, epoch)``, so a run resumed from the checkpoint of epoch ``e`` draws exactly what
+the uninterrupted run drew from epoch ``e + 1`` on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pyro
+import torch
+
+from ..data import load_dataset
+from ..errors import RunDirError, TrainingDiverged
+from ..evaluation import evaluate_model
+from ..infer.losses import make_loss
+from ..registry import build_model, model_from_spec
+from .config import TrainConfig
+from .run_dir import RunDir
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    run_dir: RunDir
+    metrics: list
+
+
+class Trainer:
+    """Trains ``config.model`` on ``config.dataset`` into ``run_dir`` (see :class:`RunDir`)."""
+
+    def __init__(self, config: TrainConfig, run_dir, resume: bool = False):
+        self.config = config
+        self.run = RunDir(run_dir)
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RunDirError("--device cuda was asked for but torch sees no CUDA device: use --device cpu")
+        dataset = load_dataset(config.dataset, config.data_dir)
+        pyro.clear_param_store()
+        if resume:
+            self.model = model_from_spec(self.run.spec())
+        else:
+            self.model = build_model(config.model, dataset.info(), **config.model_options)
+        self.data = dataset.for_likelihood(self.model.likelihood)
+        self.model.to(self.device)
+        for split in ("train", "valid", "test"):
+            x, _ = self.data.split(split)
+            if not self.data.dynamic_binarization or split != "train":
+                self.model.check_data(x, f"{dataset.name}/{split}")
+        self.loss = make_loss(config.loss, config.num_particles, **config.loss_options)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.start_epoch = 0
+        self.best_valid = -math.inf
+        self.skipped_total = 0
+        if resume:
+            state = self.run.load_checkpoint("last", map_location=self.device)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.start_epoch = int(state["epoch"])
+            self.best_valid = float(state["best_valid_elbo"])
+            self.skipped_total = int(state.get("skipped_steps", 0))
+            self.run.truncate_metrics(self.start_epoch)
+        else:
+            self.run.create(config.to_dict(), self.model.spec)
+
+    # ---- one epoch --------------------------------------------------------------------------
+    def _batches(self, epoch: int):
+        x = self.data.train_epoch(epoch, self.config.seed)
+        labels = self.data.train_labels
+        gen = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), self.config.batch_size):
+            idx = order[start:start + self.config.batch_size]
+            y = labels[idx].to(self.device) if labels is not None else None
+            yield self.model.data_args(x[idx].to(self.device), y)
+
+    def train_epoch(self, epoch: int) -> dict:
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        pyro.set_rng_seed(epoch_seed(cfg.seed, epoch) + 1)
+        self.model.train()
+        total, count, skipped, steps = 0.0, 0, 0, math.ceil(len(self.data.train) / cfg.batch_size)
+        bar = tqdm(self._batches(epoch), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not cfg.progress, leave=False)
+        for step, batch in enumerate(bar, 1):
+            loss = self.loss.loss_and_grads(self.model.model, self.model.guide, *batch)
+            if not math.isfinite(loss):
+                self.optimizer.zero_grad(set_to_none=True)
+                if cfg.on_nan != "skip":
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at epoch {epoch + 1}, step {step}: lower --lr (now "
+                        f"{cfg.lr}) or pass --on-nan skip; the last good checkpoint is in {self.run.path}")
+                skipped += 1
+                if skipped > cfg.max_skipped_fraction * steps:
+                    raise TrainingDiverged(
+                        f"{skipped} of {step} steps of epoch {epoch + 1} had a non-finite loss: "
+                        f"lower --lr (now {cfg.lr}); the last good checkpoint is in {self.run.path}")
+                continue
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            total += loss
+            count += len(batch[0])
+            bar.set_postfix(loss=f"{total / max(count, 1):.2f}")
+        bar.close()
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged(f"a parameter became NaN/inf in epoch {epoch + 1}: lower --lr (now "
+                                   f"{cfg.lr}); the last good checkpoint is in {self.run.path}")
+        return {"train_elbo": -total / max(count, 1), "skipped_steps": skipped}
+
+    def validate(self) -> dict:
+        x, y = self.data.split("valid")
+        self.model.eval()
+        est = evaluate_model(self.model, x, y, k=self.config.valid_k, seed=self.config.seed,
+                             diagnostics=False, progress=False)
+        out = {"valid_elbo": float(est.elbo.mean())}
+        if self.config.valid_k > 1:
+            out["valid_log_px_iw"] = float(est.log_px_iw.mean())
+        return out
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        t0 = time.perf_counter()
+        elapsed_before = (self.run.metrics() or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
+        for epoch in range(self.start_epoch, self.config.epochs):
+            t_epoch = time.perf_counter()
+            row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            row["train_time_s"] = time.perf_counter() - t_epoch
+            row.update(self.validate())
+            row["elapsed_s"] = elapsed_before + time.perf_counter() - t0
+            self.skipped_total += row["skipped_steps"]
+            state = {"epoch": epoch + 1, "model": self.model.state_dict(),
+                     "optimizer": self.optimizer.state_dict(),
+                     "best_valid_elbo": max(self.best_valid, row["valid_elbo"]),
+                     "skipped_steps": self.skipped_total}
+            if row["valid_elbo"] > self.best_valid:
+                self.best_valid = row["valid_elbo"]
+                self.run.save_checkpoint("best", state)
+            self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
+            self.run.save_checkpoint("last", state)
+        return TrainResult(self.model, self.run, self.run.metrics())
+
+
+def train(config: TrainConfig, run_dir, resume: bool = False) -> TrainResult:
+    """Train (or with ``resume=True`` continue) a run; see :class:`Trainer`."""
+    if resume and not RunDir(run_dir).exists():
+        raise RunDirError(f"{run_dir} holds no run to resume (no config.json): start one with --out {run_dir}")
+    return Trainer(config, run_dir, resume=resume).fit()
+
+
+def resume_config(run_dir, epochs: Optional[int] = None) -> TrainConfig:
+    """The saved config of ``run_dir``, optionally with more ``epochs``."""
+    cfg = TrainConfig.from_dict(RunDir(run_dir).config())
+    if epochs is not None:
+        cfg.epochs = epochs
+    return cfg
+
+
