@@ -111,7 +111,7 @@ def evaluate_log_likelihood(
     b, c = block_sizes(k, n, max_elements)
     pyro.set_rng_seed(seed)
     first = tuple(t[:b].to(device) if device else t[:b] for t in data)
-    max_plate_nesting = guess_max_plate_nesting(model, guide, first, {})
+    max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
 
     columns = {name: [] for name in ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "ess",
                                      "khat", "log_px_var")}

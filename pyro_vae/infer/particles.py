@@ -54,11 +54,15 @@ def _is_enumerated(site) -> bool:
     return site["infer"].get("_enumerate_dim") is not None
 
 
-def guess_max_plate_nesting(model, guide, args, kwargs) -> int:
-    """Number of vectorized plate dims the pair uses (one traced run, like Pyro's ELBO)."""
+def guess_max_plate_nesting(model, guide, args, kwargs, data_plate: Optional[str] = None) -> int:
+    """Number of vectorized plate dims the pair uses (one traced run, like Pyro's ELBO).
+
+    Also checks, before any particle dim is added, that a data plate encloses the observations.
+    """
     with poutine.block():
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+    _find_data_plate(model_trace, data_plate)
     dims = [
         frame.dim
         for trace in (guide_trace, model_trace)
