@@ -52,6 +52,7 @@ class Trainer:
             raise RunDirError("--device cuda was asked for but torch sees no CUDA device: use --device cpu")
         dataset = load_dataset(config.dataset, config.data_dir)
         pyro.clear_param_store()
+        pyro.set_rng_seed(config.seed)  # the network's initial weights
         if resume:
             self.model = model_from_spec(self.run.spec())
         else:
