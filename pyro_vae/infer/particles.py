@@ -73,12 +73,6 @@ def guess_max_plate_nesting(model, guide, args, kwargs, data_plate: Optional[str
     return -min(dims) if dims else 0
 
 
-def _has_enumeration(fn, args, kwargs) -> bool:
-    with poutine.block():
-        trace = poutine.trace(fn).get_trace(*args, **kwargs)
-    return any(s["infer"].get("enumerate") == "parallel" for s in _sample_sites(trace))
-
-
 @dataclass
 class ParticleTraces:
     """One vectorized run of guide and model over ``num_particles`` particles per datapoint."""
@@ -89,6 +83,7 @@ class ParticleTraces:
     particle_dim: int  # negative, left of every plate of the model
     data_plate: "pyro.poutine.indep_messenger.CondIndepStackFrame"
     data_scale: float  # full_size / size of the data plate (1.0 without subsampling)
+    rerun_guide: Optional[Callable] = None  # rerun_guide(values) -> guide trace conditioned on values
 
     @property
     def num_data(self) -> int:
@@ -210,7 +205,6 @@ def trace_particles(
     num_particles: int,
     max_plate_nesting: int,
     data_plate: Optional[str] = None,
-    enumerate_guide: Optional[bool] = None,
     validate: Optional[bool] = None,
 ) -> ParticleTraces:
     """Run ``guide`` then ``model`` (replayed) inside a particle plate of ``num_particles``.
@@ -218,8 +212,9 @@ def trace_particles(
     :param max_plate_nesting: plate dims of the model (:func:`guess_max_plate_nesting`).
     :param data_plate: name of the plate over datapoints; default: the outermost vectorized
         plate that encloses every observed site.
-    :param enumerate_guide: enumerate guide sites marked ``enumerate="parallel"`` (default:
-        when there are any).
+
+    Guide sites marked ``infer={"enumerate": "parallel"}`` are enumerated (``poutine.enum``);
+    all others are sampled.
     """
     kwargs = kwargs or {}
     particle_dim = -(max_plate_nesting + 1)
@@ -227,12 +222,8 @@ def trace_particles(
     def in_particles(fn):
         return pyro.plate(PARTICLE_PLATE, num_particles, dim=particle_dim)(fn)
 
-    guide_fn = in_particles(guide)
+    guide_fn = poutine.enum(in_particles(guide), first_available_dim=particle_dim - 1)
     model_fn = in_particles(model)
-    if enumerate_guide is None:
-        enumerate_guide = _has_enumeration(guide, args, kwargs)
-    if enumerate_guide:
-        guide_fn = poutine.enum(guide_fn, first_available_dim=particle_dim - 1)
     guide_trace = poutine.trace(guide_fn).get_trace(*args, **kwargs)
     enum_dims = [s["infer"]["_enumerate_dim"] for s in _sample_sites(guide_trace) if _is_enumerated(s)]
     model_first_dim = min(enum_dims, default=particle_dim) - 1
@@ -247,6 +238,12 @@ def trace_particles(
 
     frame = _find_data_plate(model_trace, data_plate)
     full = frame.full_size if frame.full_size is not None else frame.size
+
+    def rerun_guide(values: dict):
+        """The guide's trace with every sample site conditioned on ``values`` (same particles)."""
+        conditioned = in_particles(poutine.condition(guide, data=values))
+        return prune_subsample_sites(poutine.trace(conditioned).get_trace(*args, **kwargs))
+
     return ParticleTraces(
         model_trace=model_trace,
         guide_trace=guide_trace,
@@ -254,6 +251,7 @@ def trace_particles(
         particle_dim=particle_dim,
         data_plate=frame,
         data_scale=float(full) / float(frame.size),
+        rerun_guide=rerun_guide,
     )
 
 
