@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	rm -rf $(RUN)
-	$(BIN)/pyro-vae train --model vae --dataset mnist5k --epochs $(DEMO_EPOCHS) --out $(RUN)
+	$(BIN)/pyro-vae train --model vae --dataset mnist5k --epochs $(DEMO_EPOCHS) --batch-size 20 --out $(RUN)
 	$(BIN)/pyro-vae evaluate $(RUN) --k 1000
 	@echo "pictures and numbers are in $(RUN)/ (samples.png, reconstructions.png, training_curve.png, eval.json)"
 

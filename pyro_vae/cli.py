@@ -60,7 +60,7 @@ def cmd_train(args) -> int:
             raise PyroVAEError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
         cfg = TrainConfig(
             model=args.model, dataset=args.dataset, data_dir=args.data_dir, model_options=dict(args.model_opt),
-            loss=args.loss, num_particles=args.num_particles, epochs=args.epochs if args.epochs is not None else 10,
+            loss=args.loss, num_particles=args.num_particles, loss_options=dict(args.loss_opt), epochs=args.epochs if args.epochs is not None else 10,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, on_nan=args.on_nan,
             valid_k=args.valid_k, progress=not args.no_progress,
         )
@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model hyper-parameter, VALUE parsed as JSON (e.g. z_dim=2, hidden=[400]); repeatable")
     t.add_argument("--loss", default="elbo", help="objective (see `pyro-vae losses`)")
     t.add_argument("--num-particles", type=int, default=1, help="particles per datapoint (K of the IW bounds)")
+    t.add_argument("--loss-opt", action="append", type=_model_option, default=[], metavar="KEY=VALUE",
+                   help="estimator option, e.g. num_outer=8 (miwae, piwae) or beta=0.5 (ciwae); repeatable")
     t.add_argument("--epochs", type=int, default=None, help="epochs in total (default 10; with --resume: extend)")
     t.add_argument("--batch-size", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-3)

@@ -85,10 +85,11 @@ def save_model_pictures(model, data, run_dir, metrics: list, seed: int = 0) -> l
         n = 100
         y_gen = (torch.arange(n, device=model.device) // 10) % (data.num_classes or 1) if model.uses_labels else None
         out.append(save_image_grid(model.generate(n, y_gen), shape, run_dir / "samples.png"))
-        k = min(50, len(x))
+        k = min(50, len(x)) // 10 * 10 or len(x)
         recon = model.reconstruct(x[:k], None if y is None else y[:k])
-        pairs = torch.stack([x[:k], recon], 1).reshape(2 * k, -1)  # data, recon, data, recon ...
-        out.append(save_image_grid(pairs, shape, run_dir / "reconstructions.png", nrow=10))
+        rows = min(10, k)  # a row of data above the row of its reconstructions
+        pairs = torch.stack([x[:k].reshape(-1, rows, x.shape[1]), recon.reshape(-1, rows, x.shape[1])], 1)
+        out.append(save_image_grid(pairs.reshape(2 * k, -1), shape, run_dir / "reconstructions.png", nrow=rows))
     elif model.x_dim == 2:
         from pyro.poutine import block, trace
 

@@ -48,7 +48,10 @@ def make_loss(name: str, num_particles: int = 1, **options) -> pyro.infer.ELBO:
         raise ModelError(f"unknown loss {name!r}: choose one of {', '.join(sorted(_LOSSES))}")
     if num_particles < 1:
         raise ModelError(f"--num-particles must be >= 1, got {num_particles}")
-    return _LOSSES[name].factory(num_particles=num_particles, **options)
+    try:
+        return _LOSSES[name].factory(num_particles=num_particles, **options)
+    except TypeError as e:
+        raise ModelError(f"loss {name!r} does not take the options {sorted(options)} ({e})") from None
 
 
 def _load_estimators():
