@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=None, help="evaluate only the first N datapoints")
     e.add_argument("--checkpoint", default="best", choices=["best", "last"])
     e.add_argument("--data-dir", help="override the data folder saved with the run")
-    e.add_argument("--max-elements", type=int, default=32768, help="datapoints x particles per block (memory bound)")
+    e.add_argument("--max-elements", type=int, default=4096, help="datapoints x particles per block (memory bound)")
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(fn=cmd_evaluate)

@@ -28,21 +28,28 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "tanh") -> 
     return nn.Sequential(*layers)
 
 
-class GaussianHead(nn.Module):
-    """An MLP mapping its input to the ``(loc, scale)`` of a diagonal Gaussian.
+class GaussianOutput(nn.Module):
+    """Wrap a network with ``2 * out_dim`` outputs as the ``(loc, scale)`` of a diagonal Gaussian.
 
     ``scale = exp(log_scale)``, the log-scale clamped to [-10, 5] for numerical safety
     (a scale below 4.5e-5 or above 148 is never useful for data scaled to unit range).
     """
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "tanh"):
+    def __init__(self, net: nn.Module, out_dim: int):
         super().__init__()
-        self.net = mlp(in_dim, hidden, 2 * out_dim, act)
+        self.net = net
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor):
         loc, log_scale = self.net(x).split(self.out_dim, dim=-1)
         return loc, log_scale.clamp(-10.0, 5.0).exp()
+
+
+class GaussianHead(GaussianOutput):
+    """An MLP ``in_dim -> hidden -> 2 * out_dim`` as the ``(loc, scale)`` of a diagonal Gaussian."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "tanh"):
+        super().__init__(mlp(in_dim, hidden, 2 * out_dim, act), out_dim)
 
 
 class GaussianDecoder(nn.Module):

@@ -31,7 +31,7 @@ Scales: the subsample scale of the data plate (``full_size / size``) is returned
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import pyro
@@ -84,6 +84,7 @@ class ParticleTraces:
     data_plate: "pyro.poutine.indep_messenger.CondIndepStackFrame"
     data_scale: float  # full_size / size of the data plate (1.0 without subsampling)
     rerun_guide: Optional[Callable] = None  # rerun_guide(values) -> guide trace conditioned on values
+    _terms: dict = field(default_factory=dict, repr=False)  # memo: (trace, site, scaled) -> [.., K, N]
 
     @property
     def num_data(self) -> int:
@@ -119,6 +120,14 @@ class ParticleTraces:
         scale = site["scale"] / self.data_scale if respect_scale else 1.0
         return scale_and_mask(log_p, scale, site["mask"])
 
+    def site_term(self, site, respect_scale: bool, trace: str) -> torch.Tensor:
+        """``reduce(site_log_prob(site))``, computed once per site (log-densities of the
+        observations are the dominant cost of a run: never compute them twice)."""
+        key = (trace, site["name"], respect_scale)
+        if key not in self._terms:
+            self._terms[key] = self.reduce(self.site_log_prob(site, respect_scale), site["name"])
+        return self._terms[key]
+
     # ---- the weights ----------------------------------------------------------------------
     def latent_sites(self) -> list:
         """Guide sample sites that are sampled (not enumerated), in execution order."""
@@ -130,7 +139,7 @@ class ParticleTraces:
         for site in _sample_sites(self.model_trace):
             if observed is not None and site["is_observed"] != observed:
                 continue
-            total = total + self.reduce(self.site_log_prob(site, respect_scale), site["name"])
+            total = total + self.site_term(site, respect_scale, "model")
         return total
 
     def guide_log_density(
@@ -145,9 +154,11 @@ class ParticleTraces:
         """
         total = 0.0
         for site in self.latent_sites():
-            log_q = site_log_prob(site) if site_log_prob is not None else site["fn"].log_prob(site["value"])
+            if site_log_prob is None:
+                total = total + self.site_term(site, respect_scale, "guide")
+                continue
             scale = site["scale"] / self.data_scale if respect_scale else 1.0
-            total = total + self.reduce(scale_and_mask(log_q, scale, site["mask"]), site["name"])
+            total = total + self.reduce(scale_and_mask(site_log_prob(site), scale, site["mask"]), site["name"])
         return total
 
     def log_weights(self, respect_scale: bool = False, site_log_prob: Optional[Callable] = None) -> torch.Tensor:

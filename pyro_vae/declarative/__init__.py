@@ -1,0 +1,21 @@
+"""Declare a latent-variable model in a few lines; get an ordinary Pyro model/guide pair.
+
+    from pyro_vae.declarative import DeclarativeModel, Latent, Spec, Bernoulli, MLP
+    from pyro_vae.registry import register_model
+
+    @register_model("my_vae")
+    class MyVAE(DeclarativeModel):
+        def declare(self, z_dim=32):
+            return Spec(latents=[Latent("z", z_dim, prior="vamp")],
+                        likelihood=Bernoulli(MLP([300, 300])), encoder=MLP([300, 300]))
+"""
+
+from .model import DeclarativeModel
+from .nets import MLP, Conv28
+from .priors import LearnedNormal, MixtureOfGaussians, StandardNormal, VampPrior
+from .spec import Bernoulli, Context, ContinuousBernoulli, Gaussian, Latent, Likelihood, Spec, validate
+
+__all__ = [
+    "Bernoulli", "Context", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "LearnedNormal",
+    "Latent", "Likelihood", "MLP", "MixtureOfGaussians", "Spec", "StandardNormal", "VampPrior", "validate",
+]
