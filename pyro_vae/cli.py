@@ -26,7 +26,7 @@ def cmd_models(args) -> int:
 
     for e in model_entries():
         where = f"  [{e.source}]" if e.source else ""
-        print(f"{e.name:<14} {e.cls.likelihood:<21} {e.description}{where}")
+        print(f"{e.name:<16} {getattr(e.cls, 'likelihood', '?'):<21} {e.description}{where}")
     return 0
 
 

@@ -32,6 +32,7 @@ from ..infer.particles import _is_enumerated, guess_max_plate_nesting, trace_par
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
 from .result import LogLikelihoodEstimate
 
+PSIS_ROWS = 256
 DEFAULT_MAX_ELEMENTS = 4096  # measured: larger blocks fall out of cache and run slower on CPU
 
 
@@ -118,6 +119,7 @@ def evaluate_log_likelihood(
     columns = {name: [] for name in ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "ess",
                                      "khat", "log_px_var")}
     means: dict = {}
+    pending: list = []  # log weights [K, B] awaiting one batched PSIS call
     kl_analytic = True
     bar = tqdm(total=n, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
     for start in range(0, n, b):
@@ -150,9 +152,16 @@ def evaluate_log_likelihood(
         columns["kl"].append((kl_exact if kl_analytic else kl_mc) / k)
         columns["ess"].append(effective_sample_size(log_w))
         columns["log_px_var"].append(log_estimate_variance(log_w))
-        columns["khat"].append(torch.as_tensor(pareto_khat(log_w)) if diagnostics
-                               else torch.full((log_w.shape[1],), float("nan")))
+        if diagnostics:  # PSIS has a fixed cost per call: run it on >= PSIS_ROWS datapoints at once
+            pending.append(log_w)
+            if sum(w.shape[1] for w in pending) >= PSIS_ROWS:
+                columns["khat"].append(torch.as_tensor(pareto_khat(torch.cat(pending, 1))))
+                pending = []
+        else:
+            columns["khat"].append(torch.full((log_w.shape[1],), float("nan")))
         bar.update(len(batch[0]))
+    if pending:
+        columns["khat"].append(torch.as_tensor(pareto_khat(torch.cat(pending, 1))))
     bar.close()
     values = {name: torch.cat([torch.as_tensor(v).reshape(-1).double().cpu() for v in vs]).numpy()
               for name, vs in columns.items()}
