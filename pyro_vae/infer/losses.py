@@ -69,3 +69,10 @@ def _trace_elbo(num_particles=1):
 @register_loss("meanfield", "Pyro TraceMeanField_ELBO (analytic KL where available)")
 def _meanfield_elbo(num_particles=1):
     return pyro.infer.TraceMeanField_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
+
+
+@register_loss("enum", "Pyro TraceEnum_ELBO: sums out discrete latents marked for enumeration (ss_vae)")
+def _trace_enum_elbo(num_particles=1):
+    # labelled batches of a semi-supervised model have nothing to enumerate: that is expected
+    return pyro.infer.TraceEnum_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1,
+                                     strict_enumeration_warning=False)

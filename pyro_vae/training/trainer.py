@@ -63,6 +63,7 @@ class Trainer:
             x, _ = self.data.split(split)
             if not self.data.dynamic_binarization or split != "train":
                 self.model.check_data(x, f"{dataset.name}/{split}")
+        self.labelled_idx, self.unlabelled_idx = self._choose_labelled()
         self.loss = make_loss(config.loss, config.num_particles, **config.loss_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.start_epoch = 0
@@ -84,11 +85,49 @@ class Trainer:
         x = self.data.train_epoch(epoch, self.config.seed)
         labels = self.data.train_labels
         gen = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        if self.labelled_idx is not None:
+            yield from self._semi_supervised_batches(x, labels, gen)
+            return
         order = torch.randperm(len(x), generator=gen)
         for start in range(0, len(x), self.config.batch_size):
             idx = order[start:start + self.config.batch_size]
             y = labels[idx].to(self.device) if labels is not None else None
             yield self.model.data_args(x[idx].to(self.device), y)
+
+    def _semi_supervised_batches(self, x, labels, gen):
+        """Each unlabelled batch (model called with ``y=None``) is followed by a batch of the
+        labelled subset (cycled, reshuffled each pass), as in Kingma et al. (2014)."""
+        bs = self.config.batch_size
+        unlabelled = self.unlabelled_idx[torch.randperm(len(self.unlabelled_idx), generator=gen)]
+        labelled = self.labelled_idx[torch.randperm(len(self.labelled_idx), generator=gen)]
+        at = 0
+        for start in range(0, len(unlabelled), bs):
+            yield (x[unlabelled[start:start + bs]].to(self.device),)
+            take = labelled[at:at + min(bs, len(labelled))]
+            at += len(take)
+            if at >= len(labelled):
+                at = 0
+                labelled = self.labelled_idx[torch.randperm(len(self.labelled_idx), generator=gen)]
+            yield (x[take].to(self.device), labels[take].to(self.device))
+
+    def _choose_labelled(self):
+        """For models with ``labelled_examples``: a class-balanced labelled subset (fixed by the seed)."""
+        count = int(getattr(self.model, "labelled_examples", 0) or 0)
+        labels = self.data.train_labels
+        if count <= 0:
+            return None, None
+        if labels is None:
+            raise RunDirError(f"model {self.config.model!r} is semi-supervised but dataset "
+                              f"{self.config.dataset!r} has no labels: use mnist5k, digits, mnist or fashion-mnist")
+        gen = torch.Generator().manual_seed(epoch_seed(self.config.seed, 2**31))  # not an epoch
+        classes = labels.unique()
+        per_class = max(1, count // len(classes))
+        chosen = [torch.nonzero(labels == c).flatten()[torch.randperm(int((labels == c).sum()), generator=gen)[:per_class]]
+                  for c in classes]
+        labelled = torch.cat(chosen).sort().values
+        mask = torch.ones(len(labels), dtype=torch.bool)
+        mask[labelled] = False
+        return labelled, torch.nonzero(mask).flatten()
 
     def train_epoch(self, epoch: int) -> dict:
         from tqdm.auto import tqdm
@@ -96,7 +135,8 @@ class Trainer:
         cfg = self.config
         pyro.set_rng_seed(epoch_seed(cfg.seed, epoch) + 1)
         self.model.train()
-        total, count, skipped, steps = 0.0, 0, 0, math.ceil(len(self.data.train) / cfg.batch_size)
+        n_batches = len(self.data.train) if self.unlabelled_idx is None else 2 * len(self.unlabelled_idx)
+        total, count, skipped, steps = 0.0, 0, 0, math.ceil(n_batches / cfg.batch_size)
         bar = tqdm(self._batches(epoch), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not cfg.progress, leave=False)
         for step, batch in enumerate(bar, 1):
