@@ -43,6 +43,15 @@ def load(run_dir, data_dir, n):
     return model, x
 
 
+def _log_weights(dec, x, loc, scale, eps):
+    """log p(z) + log p(x | z) - log q(z | x) at z = loc + scale * eps (logits form)."""
+    z = loc + scale * eps
+    log_q = (-0.5 * eps ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_prior = (-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+    logits = dec(z)
+    return log_prior + (x * logits - torch.nn.functional.softplus(logits)).sum(-1) - log_q
+
+
 @torch.no_grad()
 def pure_torch_iw(model, x, k, block=BLOCK, chunk=None):
     """log (1/K) sum_k p(x, z_k) / q(z_k | x), written by hand for the VAE's networks."""
@@ -55,13 +64,7 @@ def pure_torch_iw(model, x, k, block=BLOCK, chunk=None):
         loc, scale = enc(xb)
         lw = []
         for j in range(0, k, c):
-            eps = torch.randn((min(c, k - j),) + loc.shape)
-            z = loc + scale * eps
-            log_q = (-0.5 * eps ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_prior = (-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
-            logits = dec(z)
-            log_lik = (xb * logits - torch.nn.functional.softplus(logits)).sum(-1)
-            lw.append(log_prior + log_lik - log_q)
+            lw.append(_log_weights(dec, xb, loc, scale, torch.randn((min(c, k - j),) + loc.shape)))
         out.append(torch.cat(lw).logsumexp(0) - math.log(k))
     return torch.cat(out)
 
@@ -77,13 +80,7 @@ def per_point_iw(model, x, k, batch=100):
         for _ in range(k // batch):
             x_rep = x[i:i + 1].expand(batch, -1)
             loc, scale = enc(x_rep)
-            eps = torch.randn_like(loc)
-            z = loc + scale * eps
-            log_q = (-0.5 * eps ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_prior = (-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
-            logits = dec(z)
-            log_lik = (x_rep * logits - torch.nn.functional.softplus(logits)).sum(-1)
-            lw.append(log_prior + log_lik - log_q)
+            lw.append(_log_weights(dec, x_rep, loc, scale, torch.randn_like(loc)))
         out.append((torch.cat(lw).logsumexp(0) - math.log(len(lw) * batch)).item())
     return torch.tensor(out)
 

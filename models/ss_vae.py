@@ -33,6 +33,7 @@ class SemiSupervisedVAE(LatentVariableModel):
     """Kingma's M2: labels observed when known, enumerated when not (plain Pyro)."""
 
     likelihood = "bernoulli"
+    default_loss = "enum"  # TraceEnum_ELBO sums the unobserved label out
 
     def __init__(self, data, z_dim=50, hidden=(500,), activation="softplus", labelled_examples=100, alpha=None):
         super().__init__(data)

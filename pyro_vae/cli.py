@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="folder with downloaded data (default $PYRO_VAE_DATA or ~/.cache/pyro-vae)")
     t.add_argument("--model-opt", action="append", type=_model_option, default=[], metavar="KEY=VALUE",
                    help="model hyper-parameter, VALUE parsed as JSON (e.g. z_dim=2, hidden=[400]); repeatable")
-    t.add_argument("--loss", default="elbo", help="objective (see `pyro-vae losses`)")
+    t.add_argument("--loss", default=None, help="objective (see `pyro-vae losses`; default: the model's, "
+                   "elbo for most)")
     t.add_argument("--num-particles", type=int, default=1, help="particles per datapoint (K of the IW bounds)")
     t.add_argument("--loss-opt", action="append", type=_model_option, default=[], metavar="KEY=VALUE",
                    help="estimator option, e.g. num_outer=8 (miwae, piwae) or beta=0.5 (ciwae); repeatable")

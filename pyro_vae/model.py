@@ -46,8 +46,10 @@ class LatentVariableModel(nn.Module):
     likelihood: str = "bernoulli"
     #: Name of the observed sample site holding ``x``.
     observed_site: str = "x"
-    #: Whether ``model``/``guide`` take the labels ``y`` (conditional / semi-supervised models).
+    #: Whether ``model``/``guide`` take the labels ``y`` (conditional models).
     uses_labels: bool = False
+    #: The training objective used when none is named (``--loss``).
+    default_loss: str = "elbo"
 
     def __init__(self, data: dict):
         super().__init__()

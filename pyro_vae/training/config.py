@@ -13,7 +13,7 @@ class TrainConfig:
     dataset: str = "mnist5k"
     data_dir: Optional[str] = None
     model_options: dict = field(default_factory=dict)  # hyper-parameters passed to the model
-    loss: str = "elbo"
+    loss: Optional[str] = None  # None: the model's default_loss ("elbo" unless it says otherwise)
     num_particles: int = 1
     loss_options: dict = field(default_factory=dict)
     epochs: int = 10

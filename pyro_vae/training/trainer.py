@@ -64,6 +64,8 @@ class Trainer:
             if not self.data.dynamic_binarization or split != "train":
                 self.model.check_data(x, f"{dataset.name}/{split}")
         self.labelled_idx, self.unlabelled_idx = self._choose_labelled()
+        if config.loss is None:
+            config.loss = self.model.default_loss
         self.loss = make_loss(config.loss, config.num_particles, **config.loss_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.start_epoch = 0
