@@ -126,7 +126,7 @@ def evaluate_log_likelihood(
         batch = tuple(t[start:start + b] for t in data)
         if device is not None:
             batch = tuple(t.to(device) for t in batch)
-        log_w, recon, kl_mc, kl_exact = [], 0.0, 0.0, 0.0
+        log_w, recon, kl_exact = [], 0.0, 0.0
         for chunk_start in range(0, k, c):
             size = min(c, k - chunk_start)
             with pyro.validation_enabled(validate and start == 0 and chunk_start == 0):
@@ -136,7 +136,6 @@ def evaluate_log_likelihood(
             lw = pt.log_weights()
             log_w.append(lw)
             recon = recon + log_p_obs.sum(0)
-            kl_mc = kl_mc + (log_p_obs - lw).sum(0)
             if kl_analytic:
                 kl = _analytic_kl(pt)
                 kl_analytic = kl is not None
@@ -149,7 +148,7 @@ def evaluate_log_likelihood(
         columns["elbo"].append(log_w.mean(0))
         columns["elbo_single"].append(log_w[0])
         columns["reconstruction"].append(recon / k)
-        columns["kl"].append((kl_exact if kl_analytic else kl_mc) / k)
+        columns["kl"].append(kl_exact / k if kl_analytic else torch.full((log_w.shape[1],), float("nan")))
         columns["ess"].append(effective_sample_size(log_w))
         columns["log_px_var"].append(log_estimate_variance(log_w))
         if diagnostics:  # PSIS has a fixed cost per call: run it on >= PSIS_ROWS datapoints at once
@@ -165,7 +164,7 @@ def evaluate_log_likelihood(
     bar.close()
     values = {name: torch.cat([torch.as_tensor(v).reshape(-1).double().cpu() for v in vs]).numpy()
               for name, vs in columns.items()}
-    if not kl_analytic:  # early blocks may have used the analytic form before a site without one
+    if not kl_analytic:  # the Monte Carlo estimate E_q[log q - log p(z)] = reconstruction - ELBO
         values["kl"] = values["reconstruction"] - values["elbo"]
     units = {name: int(active_units(torch.cat(ms).double().numpy()).sum()) for name, ms in means.items()} if n > 1 else {}
     return LogLikelihoodEstimate(k=k, values=values, kl_analytic=kl_analytic, active_units=units,
