@@ -24,6 +24,7 @@ DATASET = {"vae_gaussian": "moons", "linear_gaussian": "moons"}
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--eval-n", type=int, default=500, help="test datapoints evaluated")
     p.add_argument("--models", default=None, help="comma-separated subset (default: the whole zoo)")
@@ -42,7 +43,8 @@ def main():
         run_dir = Path(args.scratch) / name
         shutil.rmtree(run_dir, ignore_errors=True)
         t0 = time.perf_counter()
-        cfg = TrainConfig(model=name, dataset=dataset, epochs=args.epochs, progress=False)  # the model's default loss
+        cfg = TrainConfig(model=name, dataset=dataset, epochs=args.epochs, batch_size=args.batch_size,
+                          progress=False)  # each model's default loss
         result = train(cfg, run_dir)
         seconds = time.perf_counter() - t0
         model = result.model
@@ -62,7 +64,8 @@ def main():
                                   ("train_s", "train s"), ("test_elbo", "test ELBO"), ("test_elbo_se", "se"),
                                   ("test_iw", f"test IW K={args.k}"), ("test_iw_se", "se"),
                                   ("active_units", "active units"), ("accuracy", "accuracy")])
-    budget = f"{args.epochs} epochs, batch 100, Adam 1e-3, seed 0; evaluated on {args.eval_n} test points with K={args.k}"
+    budget = (f"{args.epochs} epochs, batch {args.batch_size}, Adam 1e-3, seed 0; evaluated on {args.eval_n} test "
+              f"points with K={args.k}")
     payload = {"benchmark": "zoo_table", "budget": budget, "machine": machine(), "rows": rows, "table": table}
     path = write_results("zoo_table", payload)
     (RESULTS / "zoo_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")

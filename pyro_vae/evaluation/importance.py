@@ -59,7 +59,12 @@ def _analytic_kl(pt) -> Optional[torch.Tensor]:
 
 
 def _posterior_means(pt) -> dict:
-    """``{site: [N, D]}`` of :math:`E_q[z]` (averaged over particles) for continuous latents."""
+    """``{site: [N, D]}`` of :math:`E_q[z]` (averaged over particles) for continuous latents.
+
+    A latent drawn after enumerated guide sites (``z`` given the label ``y`` of M2) has one mean
+    per enumerated value; they are averaged with the guide's weights :math:`q(y \\mid x)`.
+    """
+    enumerated = [s for s in pt.guide_trace.nodes.values() if s["type"] == "sample" and _is_enumerated(s)]
     out = {}
     for site in pt.latent_sites():
         if not torch.is_floating_point(site["value"]):
@@ -68,12 +73,17 @@ def _posterior_means(pt) -> dict:
             mean = site["fn"].mean
         except (NotImplementedError, AttributeError):
             mean = site["value"]
-        n = pt.num_data
+        event_dim = site["fn"].event_dim
         mean = mean.expand(site["value"].shape)
-        # [..., K, ..., N, ..., event] -> average over particles -> [N, D]
-        mean = mean.mean(pt.particle_dim - site["fn"].event_dim, keepdim=True)
-        data_dim = pt.data_plate.dim - site["fn"].event_dim
-        out[site["name"]] = mean.movedim(data_dim, 0).reshape(n, -1)
+        batch_shape = mean.shape[: mean.dim() - event_dim]
+        n_enum = len(batch_shape) + pt.particle_dim  # dims left of the particle dim
+        if n_enum > 0:
+            log_q = sum(s["fn"].log_prob(s["value"]) for s in enumerated).expand(batch_shape)
+            weights = (log_q - log_q.logsumexp(tuple(range(n_enum)), keepdim=True)).exp()
+            mean = (weights.reshape(batch_shape + (1,) * event_dim) * mean).sum(tuple(range(n_enum)))
+        # [K, ..., N, ..., event] -> average over particles -> [N, D]
+        mean = mean.mean(pt.particle_dim - event_dim, keepdim=True)
+        out[site["name"]] = mean.movedim(pt.data_plate.dim - event_dim, 0).reshape(pt.num_data, -1)
     return out
 
 
