@@ -3,8 +3,9 @@
 For each estimator (elbo, meanfield, iwae K=5, dreg K=5), the 1-layer Burda VAE (784-200-200-50,
 tanh) at batch 100 on binarized images, Adam 1e-3:
 
-* ``ours``: the trainer's step, ``loss.loss_and_grads(model.model, model.guide, x)`` + one fused
-  ``torch.optim.Adam`` step;
+* ``ours``: the trainer's step (:func:`pyro_vae.training.trainer.svi_step`):
+  ``loss.loss_and_grads(model.model, model.guide, x)`` + one multi-tensor ``torch.optim.Adam`` step,
+  Pyro's validation off (the trainer validates a run's first step only);
 * ``pure``: the same objective and gradient written by hand in PyTorch (reparameterized; for DReG
   the doubly reparameterized guide gradient), same optimizer.
 
@@ -84,14 +85,14 @@ def make_steppers(name, k, device, x_all, batch):
     pyro.clear_param_store()
     from pyro_vae.infer.losses import make_loss
     from pyro_vae.registry import build_model
+    from pyro_vae.training.trainer import make_optimizer, svi_step
 
     data = {"x_dim": 784, "kind": "binary", "image_shape": [28, 28]}
     torch.manual_seed(0)
     ours_vae = build_model("vae", data).to(device)
     pure_vae = build_model("vae", data).to(device)
     pure_vae.load_state_dict(ours_vae.state_dict())
-    ours_opt = torch.optim.Adam(ours_vae.parameters(), lr=1e-3)
-    pure_opt = torch.optim.Adam(pure_vae.parameters(), lr=1e-3)
+    ours_opt, pure_opt = make_optimizer(ours_vae, 1e-3), make_optimizer(pure_vae, 1e-3)  # the same Adam
     loss = make_loss(name, k)
     gen = torch.Generator().manual_seed(0)
 
@@ -99,11 +100,10 @@ def make_steppers(name, k, device, x_all, batch):
         idx = torch.randint(len(x_all), (batch,), generator=gen)
         return x_all[idx].to(device)
 
-    def ours(steps):
-        for _ in range(steps):
-            loss.loss_and_grads(ours_vae.model, ours_vae.guide, batch_x())
-            ours_opt.step()
-            ours_opt.zero_grad(set_to_none=True)
+    def ours(steps):  # the trainer's step, with validation off as after a run's first step
+        with pyro.validation_enabled(False):
+            for _ in range(steps):
+                svi_step(loss, ours_vae, ours_opt, (batch_x(),))
 
     def pure(steps):
         for _ in range(steps):
@@ -112,7 +112,7 @@ def make_steppers(name, k, device, x_all, batch):
                 continue
             out = pure_objective(pure_vae, batch_x(), name, k)
             out.backward()
-            float(out)  # the same host sync as loss_and_grads' returned float
+            float(out.detach())  # the same host sync as loss_and_grads' returned float
             pure_opt.step()
             pure_opt.zero_grad(set_to_none=True)
 
