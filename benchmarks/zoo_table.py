@@ -60,13 +60,24 @@ def main():
             row["accuracy"] = float((model.classify(x) == y).float().mean())
         rows.append(row)
         print(f"{name:>16} {dataset:>8}  ELBO {s['elbo']:8.2f}  IW {s['log_px_iw']:8.2f}  ({seconds:.0f} s)", flush=True)
-    table = markdown_table(rows, [("model", "model"), ("dataset", "dataset"), ("loss", "loss"), ("epochs", "epochs"),
-                                  ("train_s", "train s"), ("test_elbo", "test ELBO"), ("test_elbo_se", "se"),
-                                  ("test_iw", f"test IW K={args.k}"), ("test_iw_se", "se"),
-                                  ("active_units", "active units"), ("accuracy", "accuracy")])
+    columns = [("model", "model"), ("dataset", "dataset"), ("loss", "loss"), ("epochs", "epochs"),
+               ("train_s", "train s"), ("test_elbo", "test ELBO"), ("test_elbo_se", "se"),
+               ("test_iw", f"test IW K={args.k}"), ("test_iw_se", "se"), ("active_units", "active units"),
+               ("accuracy", "accuracy")]
+    table = markdown_table(rows, columns)
     budget = (f"{args.epochs} epochs, batch {args.batch_size}, Adam 1e-3, seed 0; evaluated on {args.eval_n} test "
               f"points with K={args.k}")
     payload = {"benchmark": "zoo_table", "budget": budget, "machine": machine(), "rows": rows, "table": table}
+    previous = RESULTS / "zoo_table.json"
+    if args.models and previous.exists():  # a subset: replace those rows of the last full table
+        import json
+
+        old = json.loads(previous.read_text())
+        if old.get("budget") == budget:
+            kept = [r for r in old["rows"] if r["model"] not in names]
+            rows = sorted(kept + rows, key=lambda r: r["model"])
+            payload["rows"] = rows
+            payload["table"] = table = markdown_table(rows, columns)
     path = write_results("zoo_table", payload)
     (RESULTS / "zoo_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")
     print(table)
