@@ -31,13 +31,16 @@ def log_estimate_variance(log_w: torch.Tensor) -> torch.Tensor:
     return (1.0 / effective_sample_size(log_w) - 1.0 / k).clamp(min=0.0)
 
 
-def pareto_khat(log_w: torch.Tensor) -> np.ndarray:
-    """PSIS shape parameter :math:`\\hat k` per datapoint (``arviz.psislw``), NaN when K < 10."""
-    if log_w.shape[0] < 10:
-        return np.full(log_w.shape[1], np.nan)
+def pareto_khat(log_w_rows: np.ndarray) -> np.ndarray:
+    """PSIS shape parameter :math:`\\hat k` per datapoint (``arviz.psislw``), NaN when K < 10.
+
+    :param log_w_rows: ``[N, K]`` log weights, one row per datapoint (note: rows, not ``[K, N]``).
+    """
+    lw = np.asarray(log_w_rows, dtype=np.float64)
+    if lw.shape[1] < 10:
+        return np.full(lw.shape[0], np.nan)
     import arviz as az
 
-    lw = log_w.detach().T.double().cpu().numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ArviZ warns on every k-hat > 0.7; we report the share
         _, khat = az.psislw(lw)

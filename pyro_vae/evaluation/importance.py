@@ -30,7 +30,7 @@ from torch.distributions import kl_divergence
 
 from ..infer.particles import _is_enumerated, guess_max_plate_nesting, trace_particles
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
-from .result import LogLikelihoodEstimate
+from .result import COLUMNS, LogLikelihoodEstimate
 
 PSIS_ROWS = 256
 DEFAULT_MAX_ELEMENTS = 4096  # measured: larger blocks fall out of cache and run slower on CPU
@@ -54,7 +54,10 @@ def _analytic_kl(pt) -> Optional[torch.Tensor]:
             kl = kl_divergence(site["fn"], prior["fn"])
         except NotImplementedError:
             return None
-        total = total + pt.reduce(kl, site["name"])
+        kl = pt.reduce(kl, site["name"])
+        if kl.dim() > 2:  # depends on an enumerated site: a mixture, no closed form here
+            return None
+        total = total + kl
     return total if torch.is_tensor(total) else None
 
 
@@ -126,16 +129,19 @@ def evaluate_log_likelihood(
     first = tuple(t[:b].to(device) if device else t[:b] for t in data)
     max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
 
-    columns = {name: [] for name in ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "ess",
-                                     "khat", "log_px_var")}
-    means: dict = {}
-    pending: list = []  # log weights [K, B] awaiting one batched PSIS call
+    # Results go into arrays allocated once: thousands of small long-lived tensors interleaved with
+    # the large per-block temporaries fragment the heap (measured: RSS grew ~3 MB per datapoint).
+    values = {name: np.full(n, np.nan) for name in COLUMNS}
+    means: dict = {}  # site -> [n, D] posterior means
+    psis_buffer = np.empty((PSIS_ROWS + b, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
+    psis_start, psis_rows = 0, 0
     kl_analytic = True
     bar = tqdm(total=n, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
     for start in range(0, n, b):
         batch = tuple(t[start:start + b] for t in data)
         if device is not None:
             batch = tuple(t.to(device) for t in batch)
+        stop = start + len(batch[0])
         log_w, recon, kl_exact = [], 0.0, 0.0
         for chunk_start in range(0, k, c):
             size = min(c, k - chunk_start)
@@ -152,31 +158,34 @@ def evaluate_log_likelihood(
                 kl_exact = kl_exact + kl.sum(0) if kl is not None else 0.0
             if diagnostics and chunk_start == 0:
                 for name, m in _posterior_means(pt).items():
-                    means.setdefault(name, []).append(m.cpu())
+                    if name not in means:
+                        means[name] = np.empty((n, m.shape[1]))
+                    means[name][start:stop] = m.double().cpu().numpy()
+            del pt, lw, log_p_obs
         log_w = torch.cat(log_w, 0)  # [K, B]
-        columns["log_px_iw"].append(log_w.logsumexp(0) - math.log(k))
-        columns["elbo"].append(log_w.mean(0))
-        columns["elbo_single"].append(log_w[0])
-        columns["reconstruction"].append(recon / k)
-        columns["kl"].append(kl_exact / k if kl_analytic else torch.full((log_w.shape[1],), float("nan")))
-        columns["ess"].append(effective_sample_size(log_w))
-        columns["log_px_var"].append(log_estimate_variance(log_w))
+        block = {
+            "log_px_iw": log_w.logsumexp(0) - math.log(k),
+            "elbo": log_w.mean(0),
+            "elbo_single": log_w[0],
+            "reconstruction": recon / k,
+            "ess": effective_sample_size(log_w),
+            "log_px_var": log_estimate_variance(log_w),
+        }
+        if kl_analytic:
+            block["kl"] = kl_exact / k
+        for name, v in block.items():
+            values[name][start:stop] = v.double().cpu().numpy()
         if diagnostics:  # PSIS has a fixed cost per call: run it on >= PSIS_ROWS datapoints at once
-            pending.append(log_w)
-            if sum(w.shape[1] for w in pending) >= PSIS_ROWS:
-                columns["khat"].append(torch.as_tensor(pareto_khat(torch.cat(pending, 1))))
-                pending = []
-        else:
-            columns["khat"].append(torch.full((log_w.shape[1],), float("nan")))
+            psis_buffer[psis_rows:psis_rows + log_w.shape[1]] = log_w.T.double().cpu().numpy()
+            psis_rows += log_w.shape[1]
+            if psis_rows >= PSIS_ROWS or stop == n:
+                values["khat"][psis_start:psis_start + psis_rows] = pareto_khat(psis_buffer[:psis_rows])
+                psis_start, psis_rows = psis_start + psis_rows, 0
         bar.update(len(batch[0]))
-    if pending:
-        columns["khat"].append(torch.as_tensor(pareto_khat(torch.cat(pending, 1))))
     bar.close()
-    values = {name: torch.cat([torch.as_tensor(v).reshape(-1).double().cpu() for v in vs]).numpy()
-              for name, vs in columns.items()}
     if not kl_analytic:  # the Monte Carlo estimate E_q[log q - log p(z)] = reconstruction - ELBO
         values["kl"] = values["reconstruction"] - values["elbo"]
-    units = {name: int(active_units(torch.cat(ms).double().numpy()).sum()) for name, ms in means.items()} if n > 1 else {}
+    units = {name: int(active_units(m).sum()) for name, m in means.items()} if n > 1 else {}
     return LogLikelihoodEstimate(k=k, values=values, kl_analytic=kl_analytic, active_units=units,
                                  num_dims=num_dims, seed=seed)
 

@@ -106,6 +106,8 @@ def test_discrete_latents_enumerated_or_sampled_converge_to_log_px(enumerate_in)
     assert sd.max() < 0.02
     assert np.all(np.abs(est.log_px_iw - exact(x).numpy()) < 4 * sd + 1e-3)
     assert est.active_units == {"z": 1}  # one unit, averaged over the enumerated label by q(y | x)
+    assert all(len(v) == len(x) for v in est.values.values())
+    assert est.kl_analytic is (enumerate_in == "none")  # with y enumerated, q or p of z is a mixture
     small = evaluate_log_likelihood(model, guide, x, k=3, progress=False, seed=1)
     assert np.mean(small.elbo) < np.mean(exact(x).numpy()) - 0.05  # a strict bound at small K
 
