@@ -135,10 +135,11 @@ def main():
     script = Path(__file__).resolve()
     common = ["--worker", "--run-dir", args.run_dir, "--data-dir", args.data_dir, "--n", str(args.n),
               "--k", str(args.k), "--per-point-n", str(args.per_point_n)]
-    rows = [run_isolated(script, common + ["--impl", "pure_torch"]),
-            run_isolated(script, common + ["--impl", "pyro_vae"]),
-            run_isolated(script, common + ["--impl", "pyro_vae", "--diagnostics"]),
-            run_isolated(script, common + ["--impl", "per_point"])]
+    rows = []
+    for extra in (["--impl", "pure_torch"], ["--impl", "pyro_vae"], ["--impl", "pyro_vae", "--diagnostics"],
+                  ["--impl", "per_point"]):
+        rows.append(run_isolated(script, common + extra))
+        write_results(f"eval_speed_n{args.n}_k{args.k}.partial", {"rows": rows})  # a later failure loses nothing
     base = rows[0]["seconds"]
     for r in rows:
         r["name"] = r["impl"] + (" + diagnostics" if r["diagnostics"] else "")
