@@ -19,7 +19,6 @@ term, which this family does not estimate (use ``Trace_ELBO`` or enumerate the s
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -28,11 +27,7 @@ from pyro.infer import ELBO
 from pyro.infer.util import torch_item
 
 from ...errors import InferenceError
-from ..particles import ParticleTraces, guess_max_plate_nesting, trace_particles
-
-
-def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    return log_w.logsumexp(dim) - math.log(log_w.shape[dim])
+from ..particles import ParticleTraces, guess_max_plate_nesting, log_mean_exp, trace_particles  # noqa: F401
 
 
 class ImportanceWeightedELBO(ELBO):
