@@ -66,7 +66,7 @@ def cmd_train(args) -> int:
         )
         out = args.out
     result = train(cfg, out, resume=bool(args.resume))
-    pictures = save_model_pictures(result.model, _trainer_data(result), out, result.metrics, cfg.seed)
+    pictures = save_model_pictures(result.model, result.data, out, result.metrics, cfg.seed)
     if result.metrics:
         last = result.metrics[-1]
         best = max(m["valid_elbo"] for m in result.metrics)
@@ -74,13 +74,6 @@ def cmd_train(args) -> int:
               f"{last['elapsed_s']:.1f} s; valid ELBO last {last['valid_elbo']:.2f}, best {best:.2f} nats")
     print(f"run directory: {out}  (pictures: {', '.join(p.name for p in pictures)})")
     return 0
-
-
-def _trainer_data(result):
-    from .data import load_dataset
-
-    cfg = json.loads((Path(result.run_dir.path) / "config.json").read_text())
-    return load_dataset(cfg["dataset"], cfg.get("data_dir")).for_likelihood(result.model.likelihood)
 
 
 def cmd_evaluate(args) -> int:

@@ -56,6 +56,7 @@ class TrainResult:
     model: torch.nn.Module
     run_dir: RunDir
     metrics: list
+    data: object  # the Dataset as the model's likelihood needs it
 
 
 class Trainer:
@@ -214,7 +215,7 @@ class Trainer:
                 self.run.save_checkpoint("best", state)
             self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
             self.run.save_checkpoint("last", state)
-        return TrainResult(self.model, self.run, self.run.metrics())
+        return TrainResult(self.model, self.run, self.run.metrics(), self.data)
 
 
 def train(config: TrainConfig, run_dir, resume: bool = False) -> TrainResult:

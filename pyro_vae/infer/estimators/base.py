@@ -105,6 +105,10 @@ class ImportanceWeightedELBO(ELBO):
                                             site["name"])
         return full - direct + direct.detach()
 
+    def path_log_weights(self, pt: ParticleTraces) -> torch.Tensor:
+        """``[S, N]`` log weights whose guide gradient is the path derivative only (STL, DReG)."""
+        return pt.sum_out_enumeration(pt.model_log_joint(respect_scale=True) - self.path_log_q(pt))
+
     def _scaled_sum(self, pt: ParticleTraces, per_datapoint: torch.Tensor) -> torch.Tensor:
         return pt.data_scale * per_datapoint.sum()
 

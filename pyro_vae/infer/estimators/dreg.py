@@ -26,7 +26,7 @@ class DReG(ImportanceWeightedELBO):
 
     def split_surrogates(self, pt):
         log_w = pt.log_weights(respect_scale=True)
-        log_w_path = pt.sum_out_enumeration(pt.model_log_joint(respect_scale=True) - self.path_log_q(pt))
+        log_w_path = self.path_log_weights(pt)
         w_tilde = log_w.detach().softmax(0)
         return log_mean_exp(log_w, 0), (w_tilde ** 2 * log_w_path).sum(0)
 

@@ -20,5 +20,4 @@ class STL(ImportanceWeightedELBO):
         return log_w.mean(0)
 
     def surrogate(self, pt):
-        log_w_path = pt.sum_out_enumeration(pt.model_log_joint(respect_scale=True) - self.path_log_q(pt))
-        return log_w_path.mean(0)
+        return self.path_log_weights(pt).mean(0)
