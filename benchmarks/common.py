@@ -56,6 +56,11 @@ def run_isolated(script: Path, args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def command_line() -> str:
+    """How this script was called, for the report (``python benchmarks/<script> <args>``)."""
+    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+
+
 def write_results(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -75,3 +80,15 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     rule = "|" + "|".join("---" for _ in columns) + "|"
     body = ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
     return "\n".join([head, rule, *body])
+
+
+def reference_vae_run(run_dir, data_dir, scratch) -> str:
+    """``run_dir`` if given, else a 1-layer VAE trained for 1 epoch on binarized MNIST under ``scratch``."""
+    if run_dir:
+        return str(run_dir)
+    from pyro_vae.training import TrainConfig, train
+
+    run_dir = Path(scratch) / "vae_1epoch"
+    if not (run_dir / "checkpoint_best.pt").exists():
+        train(TrainConfig(dataset="binarized-mnist", data_dir=data_dir, epochs=1, progress=False), run_dir)
+    return str(run_dir)

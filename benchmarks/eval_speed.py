@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA_DIR, machine, markdown_table, peak_rss_mb, run_isolated, timed, write_results  # noqa: E402
+from common import (DEFAULT_DATA_DIR, RESULTS, machine, markdown_table, peak_rss_mb, reference_vae_run,  # noqa: E402
+                    run_isolated, timed, write_results)
 
 BLOCK = 4096  # datapoints x particles per vectorized block, for both vectorized implementations
 
@@ -106,16 +107,6 @@ def worker(args) -> dict:
             "n_timed": len(values)}
 
 
-def ensure_run(args):
-    if args.run_dir:
-        return
-    from pyro_vae.training import TrainConfig, train
-
-    args.run_dir = str(Path(args.scratch) / "vae_1epoch")
-    if not (Path(args.run_dir) / "checkpoint_best.pt").exists():
-        train(TrainConfig(dataset="binarized-mnist", data_dir=args.data_dir, epochs=1, progress=False), args.run_dir)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", help="a trained VAE run on binarized-mnist (default: train 1 epoch)")
@@ -124,6 +115,8 @@ def main():
     p.add_argument("--k", type=int, default=5000, help="importance samples per image")
     p.add_argument("--per-point-n", type=int, default=100, help="images timed for the per-point loop")
     p.add_argument("--scratch", default="runs/benchmarks")
+    p.add_argument("--only", help="comma-separated implementations to re-measure (the others are taken from "
+                   "the last partial results of the same n and k)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--impl", default="pyro_vae", help=argparse.SUPPRESS)
     p.add_argument("--diagnostics", action="store_true", help=argparse.SUPPRESS)
@@ -131,15 +124,27 @@ def main():
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    ensure_run(args)
+    args.run_dir = reference_vae_run(args.run_dir, args.data_dir, args.scratch)
     script = Path(__file__).resolve()
     common = ["--worker", "--run-dir", args.run_dir, "--data-dir", args.data_dir, "--n", str(args.n),
               "--k", str(args.k), "--per-point-n", str(args.per_point_n)]
-    rows = []
-    for extra in (["--impl", "pure_torch"], ["--impl", "pyro_vae"], ["--impl", "pyro_vae", "--diagnostics"],
-                  ["--impl", "per_point"]):
-        rows.append(run_isolated(script, common + extra))
-        write_results(f"eval_speed_n{args.n}_k{args.k}.partial", {"rows": rows})  # a later failure loses nothing
+    impls = {"pure_torch": ["--impl", "pure_torch"], "pyro_vae": ["--impl", "pyro_vae"],
+             "pyro_vae+diagnostics": ["--impl", "pyro_vae", "--diagnostics"], "per_point": ["--impl", "per_point"]}
+    partial = RESULTS / f"eval_speed_n{args.n}_k{args.k}.partial.json"
+    done = {}
+    if args.only:  # re-measure some implementations, keep the others from the last (partial) run
+        for r in json.loads(partial.read_text())["rows"] if partial.exists() else []:
+            done[r["impl"] + ("+diagnostics" if r["diagnostics"] else "")] = r
+        unknown = set(args.only.split(",")) - set(impls)
+        if unknown or len(done) + len(set(args.only.split(",")) - set(done)) < len(impls):
+            sys.exit(f"error: --only takes a subset of {', '.join(impls)} and needs the others in {partial}")
+        for name in args.only.split(","):
+            done.pop(name, None)
+    for name, extra in impls.items():
+        if name not in done:
+            done[name] = run_isolated(script, common + extra)
+            write_results(partial.stem, {"rows": [done[n] for n in impls if n in done]})  # a failure loses nothing
+    rows = [done[n] for n in impls]
     base = rows[0]["seconds"]
     for r in rows:
         r["name"] = r["impl"] + (" + diagnostics" if r["diagnostics"] else "")
@@ -154,7 +159,8 @@ def main():
                "per_point_n": args.per_point_n, "machine": machine(), "rows": rows,
                "targets": {"time_vs_pure_torch": "<= 1.1", "speedup_vs_per_point": ">= 20", "peak_rss_mb": "<= 4096"},
                "notes": "each implementation runs in its own process, one after the other; ArviZ is imported "
-                        "before timing; per_point is timed on per_point_n images and scaled linearly",
+                        "before timing; per_point is timed on per_point_n images and scaled linearly"
+                        + (f"; re-measured with --only: {args.only}" if args.only else ""),
                "table": table}
     path = write_results(f"eval_speed_n{args.n}_k{args.k}", payload)
     print(f"IW log p(x), K={args.k}, n={args.n} static binarized MNIST test images; {payload['machine']['cpu']}")

@@ -61,11 +61,12 @@ def cmd_train(args) -> int:
         cfg = TrainConfig(
             model=args.model, dataset=args.dataset, data_dir=args.data_dir, model_options=dict(args.model_opt),
             loss=args.loss, num_particles=args.num_particles, loss_options=dict(args.loss_opt), epochs=args.epochs if args.epochs is not None else 10,
-            batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, on_nan=args.on_nan,
+            batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed, device=args.device, on_nan=args.on_nan,
             valid_k=args.valid_k, progress=not args.no_progress,
         )
         out = args.out
-    result = train(cfg, out, resume=bool(args.resume))
+    result = train(cfg, out, resume=bool(args.resume),
+                   max_seconds=args.minutes * 60 if args.minutes is not None else None)
     pictures = save_model_pictures(result.model, result.data, out, result.metrics, cfg.seed)
     if result.metrics:
         last = result.metrics[-1]
@@ -162,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="epochs in total (default 10; with --resume: extend)")
     t.add_argument("--batch-size", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr-schedule", default="constant", choices=["constant", "burda"],
+                   help="burda: 3**i epochs at lr * 10**(-i/7), i = 0..7 (Burda et al. 2015; 3280 epochs in all)")
+    t.add_argument("--minutes", type=float, default=None,
+                   help="time budget: stop after the epoch that ends past it (--resume continues)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     t.add_argument("--on-nan", default="stop", choices=["stop", "skip"],

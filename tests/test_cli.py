@@ -25,12 +25,15 @@ def test_listings(capsys):
 
 def test_train_evaluate_sample_round_trip(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--dataset", "digits", "--epochs", "2", "--model-opt", "z_dim=2",
+    assert main(["train", "--dataset", "digits", "--epochs", "2", "--model-opt", "z_dim=2", "--lr-schedule", "burda",
                  "--model-opt", "hidden=[32]", "--loss", "meanfield", "--out", str(run), "--no-progress"]) == 0
     for name in ("config.json", "model.json", "metrics.jsonl", "checkpoint_best.pt", "checkpoint_last.pt",
                  "samples.png", "reconstructions.png", "training_curve.png", "latent.png"):
         assert (run / name).exists(), name
-    assert json.loads((run / "config.json").read_text())["loss"] == "meanfield"
+    config = json.loads((run / "config.json").read_text())
+    assert config["loss"] == "meanfield" and config["lr_schedule"] == "burda"
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["lr"] for m in metrics] == pytest.approx([1e-3, 1e-3 * 10 ** (-1 / 7)])
     assert main(["evaluate", str(run), "--k", "50", "--no-progress"]) == 0
     ev = json.loads((run / "eval.json").read_text())
     assert {"k", "n", "elbo", "log_px_iw", "log_px_iw_se"} <= set(ev)
@@ -110,3 +113,14 @@ def test_a_users_model_file_trains_and_reloads_from_the_cli(tmp_path):
     proc = _run("evaluate", str(run), "--k", "10", "--no-progress")  # a fresh process finds the file again
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "eval.json").read_text())["model"] == str(path)
+
+
+def test_minutes_budget_stops_early_and_resume_continues(tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["--no-progress", "--minutes", "0"]
+    assert main(["train", "--dataset", "digits", "--epochs", "5", "--model-opt", "hidden=[16]", "--model-opt", "z_dim=2",
+                 "--out", str(run), *common]) == 0
+    assert "1 epochs" in capsys.readouterr().out
+    assert main(["train", "--resume", str(run), *common]) == 0
+    assert "2 epochs" in capsys.readouterr().out
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2

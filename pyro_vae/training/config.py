@@ -19,6 +19,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 100
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # see pyro_vae.training.schedule ("burda": Burda et al.'s 3**i passes)
     seed: int = 0
     device: str = "cpu"
     on_nan: str = "stop"  # "stop": raise with the step; "skip": skip the step and count it

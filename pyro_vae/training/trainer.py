@@ -28,6 +28,7 @@ from ..infer.losses import make_loss
 from ..registry import build_model, model_from_spec
 from .config import TrainConfig
 from .run_dir import RunDir
+from .schedule import learning_rate
 
 
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -85,6 +86,7 @@ class Trainer:
         if config.loss is None:
             config.loss = self.model.default_loss
         self.loss = make_loss(config.loss, config.num_particles, **config.loss_options)
+        learning_rate(config.lr_schedule, config.lr, 0)  # an unknown schedule fails before the run starts
         self.optimizer = make_optimizer(self.model, config.lr)
         self.start_epoch = 0
         self.best_valid = -math.inf
@@ -154,6 +156,8 @@ class Trainer:
 
         cfg = self.config
         pyro.set_rng_seed(epoch_seed(cfg.seed, epoch) + 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg.lr_schedule, cfg.lr, epoch)
         self.model.train()
         n_batches = len(self.data.train) if self.unlabelled_idx is None else 2 * len(self.unlabelled_idx)
         total, count, skipped, steps = 0.0, 0, 0, math.ceil(n_batches / cfg.batch_size)
@@ -183,7 +187,8 @@ class Trainer:
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise TrainingDiverged(f"a parameter became NaN/inf in epoch {epoch + 1}: lower --lr (now "
                                    f"{cfg.lr}); the last good checkpoint is in {self.run.path}")
-        return {"train_elbo": -total / max(count, 1), "skipped_steps": skipped}
+        return {"train_elbo": -total / max(count, 1), "skipped_steps": skipped,
+                "lr": self.optimizer.param_groups[0]["lr"]}
 
     def validate(self) -> dict:
         x, y = self.data.split("valid")
@@ -196,7 +201,9 @@ class Trainer:
         return out
 
     # ---- the loop ---------------------------------------------------------------------------
-    def fit(self) -> TrainResult:
+    def fit(self, max_seconds: Optional[float] = None) -> TrainResult:
+        """Train up to ``config.epochs``; with ``max_seconds``, stop after the first epoch that
+        ends past that much training time in this call (a time budget; resume continues)."""
         t0 = time.perf_counter()
         elapsed_before = (self.run.metrics() or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
         for epoch in range(self.start_epoch, self.config.epochs):
@@ -215,14 +222,16 @@ class Trainer:
                 self.run.save_checkpoint("best", state)
             self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
             self.run.save_checkpoint("last", state)
+            if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+                break
         return TrainResult(self.model, self.run, self.run.metrics(), self.data)
 
 
-def train(config: TrainConfig, run_dir, resume: bool = False) -> TrainResult:
-    """Train (or with ``resume=True`` continue) a run; see :class:`Trainer`."""
+def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optional[float] = None) -> TrainResult:
+    """Train (or with ``resume=True`` continue) a run; see :class:`Trainer` and :meth:`Trainer.fit`."""
     if resume and not RunDir(run_dir).exists():
         raise RunDirError(f"{run_dir} holds no run to resume (no config.json): start one with --out {run_dir}")
-    return Trainer(config, run_dir, resume=resume).fit()
+    return Trainer(config, run_dir, resume=resume).fit(max_seconds)
 
 
 def resume_config(run_dir, epochs: Optional[int] = None) -> TrainConfig:
