@@ -147,15 +147,15 @@ def main():
                   "epochs": epochs, "train_min": train_s / 60, **evaluate_row(row, args, model, x)}
         result.update(published_cells(row, result["test_nll"]))
         rows = [r for r in rows if r["key"] != key] + [result]
-        rows.sort(key=lambda r: [x.key for x in ROWS].index(r["key"]))
-        write_results("nll_table", {"benchmark": "nll_table", "budget": budget, "command": command_line(), "machine": machine(), "rows": rows,
-                                    "table": render(rows, args.k)})
+        rows.sort(key=lambda r: list(by_key).index(r["key"]))
+        table = render(rows, args.k)
+        write_results("nll_table", {"benchmark": "nll_table", "budget": budget, "command": command_line(),
+                                    "machine": machine(), "rows": rows, "table": table})
+        (RESULTS / "nll_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")  # after every row, too
         print(f"{row.label:>14}: NLL {result['test_nll']:.2f} ± {result['test_nll_se']:.2f}, ELBO "
               f"{result['test_elbo']:.2f} ({epochs} epochs, {train_s / 60:.1f} min train, "
               f"{result['eval_s'] / 60:.1f} min eval)", flush=True)
-    table = render(rows, args.k)
-    (RESULTS / "nll_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")
-    print(table)
+    print(render(rows, args.k))
     print(f"wrote {RESULTS / 'nll_table.json'}")
 
 
