@@ -30,13 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_DIR, RESULTS, command_line, machine, markdown_table, reference_vae_run, write_results  # noqa: E402
 
 
-def mean_se(v: np.ndarray) -> tuple[float, float]:
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
-
-
 def gaps_for_run(run_dir: str, x, args) -> tuple[dict, dict]:
     from pyro_vae.evaluation import evaluate_log_likelihood, evaluate_model
     from pyro_vae.evaluation.local_posterior import fit_local_gaussian, local_pair
+    from pyro_vae.evaluation.result import mean_se
     from pyro_vae.training import RunDir, load_trained_model
 
     model = load_trained_model(run_dir, "best")

@@ -133,13 +133,12 @@ def main():
     partial = RESULTS / f"eval_speed_n{args.n}_k{args.k}.partial.json"
     done = {}
     if args.only:  # re-measure some implementations, keep the others from the last (partial) run
+        only = set(args.only.split(","))
         for r in json.loads(partial.read_text())["rows"] if partial.exists() else []:
             done[r["impl"] + ("+diagnostics" if r["diagnostics"] else "")] = r
-        unknown = set(args.only.split(",")) - set(impls)
-        if unknown or len(done) + len(set(args.only.split(",")) - set(done)) < len(impls):
+        if only - set(impls) or set(impls) - only - set(done):
             sys.exit(f"error: --only takes a subset of {', '.join(impls)} and needs the others in {partial}")
-        for name in args.only.split(","):
-            done.pop(name, None)
+        done = {name: r for name, r in done.items() if name not in only}
     for name, extra in impls.items():
         if name not in done:
             done[name] = run_isolated(script, common + extra)

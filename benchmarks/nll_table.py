@@ -26,6 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_DIR, RESULTS, command_line, machine, markdown_table, write_results  # noqa: E402
 
+from pyro_vae.training.schedule import SCHEDULES  # noqa: E402
+
 BURDA = "Burda et al. 2015"
 VAMP = "Tomczak & Welling 2018"
 PYTHAE = "pythae"
@@ -101,7 +103,7 @@ def main():
     p.add_argument("--minutes", type=float, default=None, help="training-time budget per row")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", default="burda", choices=["burda", "constant"])
+    p.add_argument("--lr-schedule", default="burda", choices=sorted(SCHEDULES))
     p.add_argument("--k", type=int, default=5000, help="importance samples per test image")
     p.add_argument("--n-test", type=int, default=10000, help="test images evaluated (all 10k by default)")
     p.add_argument("--seed", type=int, default=0)

@@ -163,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="epochs in total (default 10; with --resume: extend)")
     t.add_argument("--batch-size", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--lr-schedule", default="constant", choices=["constant", "burda"],
-                   help="burda: 3**i epochs at lr * 10**(-i/7), i = 0..7 (Burda et al. 2015; 3280 epochs in all)")
+    t.add_argument("--lr-schedule", default="constant", metavar="NAME",  # checked by the schedule registry
+                   help="constant (default) or burda: 3**i epochs at lr * 10**(-i/7), i = 0..7 (Burda et al. "
+                        "2015; 3280 epochs in all)")
     t.add_argument("--minutes", type=float, default=None,
                    help="time budget: stop after the epoch that ends past it (--resume continues)")
     t.add_argument("--seed", type=int, default=0)

@@ -96,6 +96,6 @@ def fit_local_gaussian(model, guide, x: torch.Tensor, *, site: str = "z", data_p
         scales.append(log_scale.detach().exp())
         curves.append(curve)
     bar.close()
-    weights = [len(x[s:s + block]) / len(x) for s in range(0, len(x), block)]
+    weights = [min(block, len(x) - s) / len(x) for s in range(0, len(x), block)]
     history = [(step, sum(w * c[i][1] for w, c in zip(weights, curves))) for i, (step, _) in enumerate(curves[0])]
     return LocalGaussian(torch.cat(locs), torch.cat(scales), history)
