@@ -9,9 +9,9 @@ tanh) at batch 100 on binarized images, Adam 1e-3:
 * ``pure``: the same objective and gradient written by hand in PyTorch (reparameterized; for DReG
   the doubly reparameterized guide gradient), same optimizer.
 
-Both run in this process, in interleaved rounds (``--rounds``), each round ``--steps`` steps per
-implementation; the table reports medians of steps/s and ``speed_ratio`` = ours / pure (higher is
-better; target >= 0.9).
+Both run in this process, in paired rounds (``--rounds``) in ABBA order (ours, pure, pure, ours;
+``--steps`` steps each): ``speed_ratio`` is the median over rounds of ours / pure steps/s within
+the round (higher is better; target >= 0.9), with its quartiles; steps/s are medians too.
 
     python benchmarks/speed.py                       # cpu
     python benchmarks/speed.py --device cuda
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, markdown_table, write_results  # noqa: E402
+from common import command_line, machine, markdown_table, write_results  # noqa: E402
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -76,7 +76,7 @@ def pure_dreg_step(vae, x, k, opt):
     (-(w_tilde ** 2 * log_w).sum()).backward(inputs=enc_params)
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return float(iwae)
+    return float(iwae.detach())
 
 
 def make_steppers(name, k, device, x_all, batch):
@@ -119,17 +119,128 @@ def make_steppers(name, k, device, x_all, batch):
     return ours, pure
 
 
+def breakdown_steppers(device, x_all, batch):
+    """Where the time of an ``elbo`` step goes: the same step built up from pure PyTorch.
+
+    ``distributions``: the same loss from the ``pyro.distributions`` objects the zoo model builds
+    (Normal, Bernoulli, ``to_event``), no Pyro handlers; ``handlers``: the model/guide pair run
+    under ``poutine.trace`` / ``poutine.replay`` (``pyro.module``, plate, sample sites), the
+    log-densities summed by hand; ``ours``: ``Trace_ELBO.loss_and_grads`` through the trainer's step.
+    """
+    import pyro
+    import pyro.distributions as dist
+    import pyro.poutine as poutine
+
+    from pyro_vae.registry import build_model
+    from pyro_vae.training.trainer import make_optimizer
+
+    ours, pure = make_steppers("elbo", 1, device, x_all, batch)
+    data = {"x_dim": 784, "kind": "binary", "image_shape": [28, 28]}
+    gen = torch.Generator().manual_seed(1)
+    steppers = {}
+
+    def stepper(loss_fn):
+        torch.manual_seed(0)
+        vae = build_model("vae", data).to(device)
+        opt = make_optimizer(vae, 1e-3)
+
+        def run(steps):
+            with pyro.validation_enabled(False):
+                for _ in range(steps):
+                    x = x_all[torch.randint(len(x_all), (batch,), generator=gen)].to(device)
+                    out = loss_fn(vae, x)
+                    out.backward()
+                    float(out.detach())
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+        return run
+
+    def distributions_loss(vae, x):
+        loc, scale = vae.encoder(x)
+        q = dist.Normal(loc, scale).to_event(1)
+        z = q.rsample()
+        prior = dist.Normal(x.new_zeros(vae.z_dim), x.new_ones(vae.z_dim)).to_event(1)
+        return -(vae.observation(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)).sum()
+
+    def handlers_loss(vae, x):
+        guide_trace = poutine.trace(vae.guide).get_trace(x)
+        model_trace = poutine.trace(poutine.replay(vae.model, trace=guide_trace)).get_trace(x)
+        log_w = 0.0
+        for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
+            for site in trace.nodes.values():
+                if site["type"] == "sample" and not site["name"].startswith("data"):
+                    log_w = log_w + sign * site["fn"].log_prob(site["value"])
+        return -log_w.sum()
+
+    steppers["distributions"] = stepper(distributions_loss)
+    steppers["handlers"] = stepper(handlers_loss)
+    steppers["ours"] = ours
+    return steppers, pure
+
+
+def time_paired(ours, pure, rounds, steps, sync):
+    """Paired rounds in ABBA order (ours, pure, pure, ours): per round, the ratio of the two
+    implementations' rates, each from 2 x ``steps`` steps. Pairing cancels the slow drift of a
+    shared CPU (frequency, neighbours) that unpaired medians of each side let through."""
+
+    def rate(fn):
+        sync()
+        t0 = time.perf_counter()
+        fn(steps)
+        sync()
+        return steps / (time.perf_counter() - t0)
+
+    ratios, ours_rates, pure_rates = [], [], []
+    for _ in range(rounds):
+        a1, p1, p2, a2 = rate(ours), rate(pure), rate(pure), rate(ours)
+        o, p = 2 / (1 / a1 + 1 / a2), 2 / (1 / p1 + 1 / p2)  # steps/s over both halves
+        ours_rates.append(o), pure_rates.append(p), ratios.append(o / p)
+    return ratios, ours_rates, pure_rates
+
+
+def quartiles(values):
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
+
+
+def measure_breakdown(args, x_all, sync) -> dict:
+    """Each stage of :func:`breakdown_steppers` timed in paired rounds against pure PyTorch."""
+    steppers, pure = breakdown_steppers(args.device, x_all, args.batch_size)
+    pure(5)
+    measured, pure_rates_all = {}, []
+    for stage, fn in steppers.items():
+        fn(5)
+        ratios, _, pure_rates = time_paired(fn, pure, args.rounds, args.steps, sync)
+        measured[stage] = statistics.median(ratios)
+        pure_rates_all += pure_rates
+        print(f"breakdown {stage:>13}: ratio to pure {measured[stage]:.3f}", flush=True)
+    pure_ms = 1000 / statistics.median(pure_rates_all)  # one pure step time for every stage
+    rows, previous_ms = [{"stage": "pure", "ratio_to_pure": 1.0, "ms_per_step": pure_ms, "added_ms": 0.0}], pure_ms
+    for stage, ratio in measured.items():
+        ms = pure_ms / ratio
+        rows.append({"stage": stage, "ratio_to_pure": ratio, "ms_per_step": ms, "added_ms": ms - previous_ms})
+        previous_ms = ms
+    table = markdown_table(rows, [("stage", "elbo step, built up from pure PyTorch"),
+                                  ("ratio_to_pure", "pure / this"), ("ms_per_step", "ms/step"),
+                                  ("added_ms", "added ms/step")])
+    print(table)
+    return {"rows": rows, "table": table, "stages": " ".join(breakdown_steppers.__doc__.split("\n\n")[1].split())}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--steps", type=int, default=50, help="steps per implementation per round")
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--steps", type=int, default=20, help="steps per implementation per half-round")
+    p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--estimators", default="elbo:1,meanfield:1,iwae:5,dreg:5")
+    p.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                   help="skip the elbo step built up stage by stage from pure PyTorch")
     args = p.parse_args()
 
     from pyro_vae.data import load_dataset
 
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     x_all = load_dataset("mnist5k").for_likelihood("bernoulli").train_epoch(0, seed=0)
     rows = []
     for item in args.estimators.split(","):
@@ -137,29 +248,24 @@ def main():
         k = int(k)
         ours, pure = make_steppers(name, k, args.device, x_all, args.batch_size)
         ours(5), pure(5)  # warm-up
-        rates = {"ours": [], "pure": []}
-        for _ in range(args.rounds):
-            for label, fn in (("ours", ours), ("pure", pure)):
-                if args.device == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                fn(args.steps)
-                if args.device == "cuda":
-                    torch.cuda.synchronize()
-                rates[label].append(args.steps / (time.perf_counter() - t0))
-        ours_rate, pure_rate = statistics.median(rates["ours"]), statistics.median(rates["pure"])
+        ratios, ours_rates, pure_rates = time_paired(ours, pure, args.rounds, args.steps, sync)
+        ours_rate, pure_rate, ratio = (statistics.median(v) for v in (ours_rates, pure_rates, ratios))
+        lo, hi = quartiles(ratios)
         rows.append({"estimator": name, "k": k, "ours_steps_per_s": ours_rate, "pure_steps_per_s": pure_rate,
-                     "speed_ratio": ours_rate / pure_rate,
+                     "speed_ratio": ratio, "speed_ratio_q1": lo, "speed_ratio_q3": hi,
                      "ours_ms_per_step": 1000 / ours_rate, "overhead_ms_per_step": 1000 / ours_rate - 1000 / pure_rate})
         print(f"{name:>9} K={k}: ours {ours_rate:7.1f} steps/s, pure PyTorch {pure_rate:7.1f} steps/s, "
-              f"ratio {ours_rate / pure_rate:.3f}", flush=True)
+              f"ratio {ratio:.3f} (quartiles {lo:.3f}-{hi:.3f})", flush=True)
     table = markdown_table(rows, [("estimator", "estimator"), ("k", "K"), ("ours_steps_per_s", "ours steps/s"),
                                   ("pure_steps_per_s", "pure PyTorch steps/s"), ("speed_ratio", "speed_ratio"),
+                                  ("speed_ratio_q1", "ratio q1"), ("speed_ratio_q3", "ratio q3"),
                                   ("overhead_ms_per_step", "overhead ms/step")])
     budget = (f"1-layer VAE 784-200-200-50 tanh, batch {args.batch_size}, Adam 1e-3, device {args.device}; "
-              f"{args.rounds} interleaved rounds of {args.steps} steps, medians")
-    payload = {"benchmark": "speed", "budget": budget, "machine": machine(), "rows": rows, "table": table,
-               "target": "speed_ratio >= 0.9"}
+              f"{args.rounds} paired ABBA rounds of 2 x {args.steps} steps per implementation; medians and "
+              f"quartiles of the per-round ratio")
+    breakdown = measure_breakdown(args, x_all, sync) if args.breakdown else None
+    payload = {"benchmark": "speed", "budget": budget, "machine": machine(), "command": command_line(),
+               "rows": rows, "table": table, "target": "speed_ratio >= 0.9", "breakdown": breakdown}
     path = write_results(f"speed_{args.device}", payload)
     print(table)
     print(f"wrote {path}")

@@ -1,5 +1,6 @@
 """The zoo in models/ ships inside the installed package as pyro_vae.zoo."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,14 +13,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_wheel_ships_the_zoo_and_the_installed_package_finds_it(tmp_path):
+    # build from a clean copy: an in-tree build/ left by an earlier build would hide a missing package
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "runs", "*.egg-info",
+                                                                 "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
+                    "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("pyro_vae-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     zoo_files = {Path(n).name for n in names if n.startswith("pyro_vae/zoo/")}
     in_repo = {p.name for p in (REPO / "models").glob("*.py")}
     assert in_repo <= zoo_files, in_repo - zoo_files
     assert "pyro_vae/cli.py" in names
+    subpackages = {str(p.parent.relative_to(REPO)) for p in (REPO / "pyro_vae").rglob("__init__.py")}
+    missing = {d for d in subpackages if f"{d}/__init__.py" not in names}
+    assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"
     assert not any(n.startswith("models/") for n in names)  # no top-level 'models' package to clash
 
     target = tmp_path / "site"

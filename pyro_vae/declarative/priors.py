@@ -3,7 +3,9 @@ r"""Priors of a top-level latent :math:`z \in \mathbb R^d`, each a module return
 * ``normal``: :math:`\mathcal N(0, I)`.
 * ``learned``: :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)` with learned :math:`\mu, \sigma`.
 * ``mog``: a mixture of ``components`` Gaussians with learned weights, means and scales
-  (GMVAE-style; marginalized exactly with ``MixtureSameFamily``, no discrete latent to sample).
+  (GMVAE-style; marginalized exactly, no discrete latent to sample).
+
+Both mixtures are :class:`~pyro_vae.distributions.DiagNormalMixture` (log-density by GEMM).
 * ``vamp``: VampPrior (Tomczak & Welling 2018), :math:`p(z) = \frac1K \sum_k q(z \mid u_k)` with
   ``num_pseudo`` learned pseudo-inputs :math:`u_k` passed through the latent's own encoder.
 """
@@ -16,6 +18,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ..distributions import DiagNormalMixture
 from ..errors import ModelError
 
 
@@ -103,8 +106,7 @@ class _MixtureOfGaussians(nn.Module):
         self.log_scales = nn.Parameter(torch.zeros(k, dim))
 
     def forward(self, encoder=None):
-        comps = dist.Normal(self.locs, self.log_scales.exp()).to_event(1)
-        return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), comps)
+        return DiagNormalMixture(self.logits, self.locs, self.log_scales.exp())
 
 
 class _VampPrior(nn.Module):
@@ -114,6 +116,4 @@ class _VampPrior(nn.Module):
 
     def forward(self, encoder=None):
         loc, scale = encoder(torch.sigmoid(self.pseudo_logits))
-        comps = dist.Normal(loc, scale).to_event(1)
-        mix = dist.Categorical(logits=torch.zeros(loc.shape[0], device=loc.device))
-        return dist.MixtureSameFamily(mix, comps)
+        return DiagNormalMixture(loc.new_zeros(loc.shape[0]), loc, scale)

@@ -84,7 +84,7 @@ class ParticleTraces:
     data_plate: "pyro.poutine.indep_messenger.CondIndepStackFrame"
     data_scale: float  # full_size / size of the data plate (1.0 without subsampling)
     rerun_guide: Optional[Callable] = None  # rerun_guide(values) -> guide trace conditioned on values
-    _terms: dict = field(default_factory=dict, repr=False)  # memo: (trace, site, scaled) -> [.., K, N]
+    _terms: dict = field(default_factory=dict, repr=False)  # memo: (trace, site, scaled) or log_w
 
     @property
     def num_data(self) -> int:
@@ -97,6 +97,8 @@ class ParticleTraces:
         Returns shape ``[*enum_dims, K, N]`` (enumeration dims, when present, stay on the left).
         """
         n_right = -self.particle_dim  # the particle dim and the plate dims to its right
+        if log_prob.shape == (self.num_particles, self.num_data) and n_right == 2:
+            return log_prob  # already [K, N]: the common case, no reshape/expand nodes in the graph
         if log_prob.dim() < n_right:
             log_prob = log_prob.reshape((1,) * (n_right - log_prob.dim()) + log_prob.shape)
         data_dim = self.data_plate.dim
@@ -162,9 +164,16 @@ class ParticleTraces:
         return total
 
     def log_weights(self, respect_scale: bool = False, site_log_prob: Optional[Callable] = None) -> torch.Tensor:
-        """:math:`\\log w` of shape ``[K, N]``, enumeration dims summed out in log space."""
+        """:math:`\\log w` of shape ``[K, N]``, enumeration dims summed out in log space
+        (computed once per ``respect_scale`` when ``site_log_prob`` is not given)."""
+        key = ("log_w", respect_scale)
+        if site_log_prob is None and key in self._terms:
+            return self._terms[key]
         log_w = self.model_log_joint(respect_scale) - self.guide_log_density(respect_scale, site_log_prob)
-        return self.sum_out_enumeration(log_w)
+        log_w = self.sum_out_enumeration(log_w)
+        if site_log_prob is None:
+            self._terms[key] = log_w
+        return log_w
 
     def sum_out_enumeration(self, value: torch.Tensor) -> torch.Tensor:
         """``logsumexp`` over the enumeration dims left of ``[K, N]``."""
