@@ -151,7 +151,8 @@ def main():
         rows = [r for r in rows if r["key"] != key] + [result]
         rows.sort(key=lambda r: list(by_key).index(r["key"]))
         table = render(rows, args.k)
-        write_results("nll_table", {"benchmark": "nll_table", "budget": budget, "command": command_line(),
+        write_results("nll_table", {"benchmark": "nll_table", "budget": budget,
+                                    "command": table_command([r["key"] for r in rows], list(by_key)),
                                     "machine": machine(), "rows": rows, "table": table})
         (RESULTS / "nll_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")  # after every row, too
         print(f"{row.label:>14}: NLL {result['test_nll']:.2f} ± {result['test_nll_se']:.2f}, ELBO "
@@ -159,6 +160,23 @@ def main():
               f"{result['eval_s'] / 60:.1f} min eval)", flush=True)
     print(render(rows, args.k))
     print(f"wrote {RESULTS / 'nll_table.json'}")
+
+
+def table_command(table_keys: list[str], all_keys: list[str]) -> str:
+    """The command that regenerates the whole table: this call's, with ``--rows`` naming the table's rows
+    (dropped when it has them all), since a table merges rows measured by several calls."""
+    argv, i = [], 0
+    words = command_line().split(" ")
+    while i < len(words):
+        if words[i] == "--rows":
+            i += 2
+            continue
+        if not words[i].startswith("--rows="):
+            argv.append(words[i])
+        i += 1
+    if sorted(table_keys) != sorted(all_keys):
+        argv += ["--rows", ",".join(table_keys)]
+    return " ".join(argv)
 
 
 def render(rows: list[dict], k: int) -> str:
