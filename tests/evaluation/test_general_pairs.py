@@ -34,6 +34,18 @@ def test_vae_log_weights_match_pure_pytorch_on_the_same_samples():
     assert (ours - by_hand).abs().max() < 1e-4
 
 
+def test_log_weights_are_computed_once_per_run_but_path_variants_are_not_memoized():
+    torch.manual_seed(0)
+    vae = build_model("vae", {"x_dim": 784, "kind": "binary"})
+    x = torch.bernoulli(torch.full((3, 784), 0.3))
+    pt = trace_particles(vae.model, vae.guide, (x,), num_particles=4, max_plate_nesting=1)
+    log_w = pt.log_weights()
+    assert log_w.shape == (4, 3) and pt.log_weights() is log_w
+    detached = pt.log_weights(site_log_prob=lambda s: s["fn"].log_prob(s["value"].detach()))
+    assert detached is not log_w and torch.allclose(detached, log_w)  # same values, other gradient path
+    assert pt.log_weights() is log_w
+
+
 def _gaussian_pair(subsample_size=None, n_total=None):
     """x_n ~ N(z_n, 1), z_n ~ N(0, 1): log p(x_n) = log N(x_n; 0, 2). Guide N(x/2, 0.8)."""
 
