@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -56,9 +57,10 @@ def run_isolated(script: Path, args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def command_line() -> str:
-    """How this script was called, for the report (``python benchmarks/<script> <args>``)."""
-    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+def command_line(args: Optional[list[str]] = None) -> str:
+    """How this script was called, for the report (``python benchmarks/<script> <args>``);
+    ``args`` replaces the call's own arguments."""
+    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(sys.argv[1:] if args is None else args)])
 
 
 def write_results(name: str, payload: dict) -> Path:

@@ -165,18 +165,15 @@ def main():
 def table_command(table_keys: list[str], all_keys: list[str]) -> str:
     """The command that regenerates the whole table: this call's, with ``--rows`` naming the table's rows
     (dropped when it has them all), since a table merges rows measured by several calls."""
-    argv, i = [], 0
-    words = command_line().split(" ")
-    while i < len(words):
-        if words[i] == "--rows":
-            i += 2
-            continue
-        if not words[i].startswith("--rows="):
-            argv.append(words[i])
-        i += 1
+    args, rest = [], iter(sys.argv[1:])
+    for arg in rest:
+        if arg == "--rows":
+            next(rest, None)  # and its value
+        elif not arg.startswith("--rows="):
+            args.append(arg)
     if sorted(table_keys) != sorted(all_keys):
-        argv += ["--rows", ",".join(table_keys)]
-    return " ".join(argv)
+        args += ["--rows", ",".join(table_keys)]
+    return command_line(args)
 
 
 def render(rows: list[dict], k: int) -> str:

@@ -79,42 +79,59 @@ def pure_dreg_step(vae, x, k, opt):
     return float(iwae.detach())
 
 
+def reference_vae(device):
+    """The benchmark's network and optimizer: a seeded 1-layer VAE and the trainer's Adam."""
+    from pyro_vae.registry import build_model
+    from pyro_vae.training.trainer import make_optimizer
+
+    torch.manual_seed(0)
+    vae = build_model("vae", {"x_dim": 784, "kind": "binary", "image_shape": [28, 28]}).to(device)
+    return vae, make_optimizer(vae, 1e-3)
+
+
+def batch_sampler(x_all, batch, device, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return lambda: x_all[torch.randint(len(x_all), (batch,), generator=gen)].to(device)
+
+
+def loss_steps(vae, opt, loss_fn, next_x):
+    """``steps(n)``: n optimizer steps on ``loss_fn(vae, x)``, with the host sync of the float that
+    ``loss_and_grads`` returns; Pyro's validation off, as in the trainer after a run's first step."""
+    import pyro
+
+    def steps(n):
+        with pyro.validation_enabled(False):
+            for _ in range(n):
+                out = loss_fn(vae, next_x())
+                out.backward()
+                float(out.detach())
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+    return steps
+
+
 def make_steppers(name, k, device, x_all, batch):
     import pyro
 
     pyro.clear_param_store()
     from pyro_vae.infer.losses import make_loss
-    from pyro_vae.registry import build_model
-    from pyro_vae.training.trainer import make_optimizer, svi_step
+    from pyro_vae.training.trainer import svi_step
 
-    data = {"x_dim": 784, "kind": "binary", "image_shape": [28, 28]}
-    torch.manual_seed(0)
-    ours_vae = build_model("vae", data).to(device)
-    pure_vae = build_model("vae", data).to(device)
-    pure_vae.load_state_dict(ours_vae.state_dict())
-    ours_opt, pure_opt = make_optimizer(ours_vae, 1e-3), make_optimizer(pure_vae, 1e-3)  # the same Adam
+    (ours_vae, ours_opt), (pure_vae, pure_opt) = reference_vae(device), reference_vae(device)  # same weights
     loss = make_loss(name, k)
-    gen = torch.Generator().manual_seed(0)
-
-    def batch_x():
-        idx = torch.randint(len(x_all), (batch,), generator=gen)
-        return x_all[idx].to(device)
+    batch_x = batch_sampler(x_all, batch, device, seed=0)
 
     def ours(steps):  # the trainer's step, with validation off as after a run's first step
         with pyro.validation_enabled(False):
             for _ in range(steps):
                 svi_step(loss, ours_vae, ours_opt, (batch_x(),))
 
+    if name != "dreg":
+        return ours, loss_steps(pure_vae, pure_opt, lambda vae, x: pure_objective(vae, x, name, k), batch_x)
+
     def pure(steps):
         for _ in range(steps):
-            if name == "dreg":
-                pure_dreg_step(pure_vae, batch_x(), k, pure_opt)
-                continue
-            out = pure_objective(pure_vae, batch_x(), name, k)
-            out.backward()
-            float(out.detach())  # the same host sync as loss_and_grads' returned float
-            pure_opt.step()
-            pure_opt.zero_grad(set_to_none=True)
+            pure_dreg_step(pure_vae, batch_x(), k, pure_opt)
 
     return ours, pure
 
@@ -127,33 +144,12 @@ def breakdown_steppers(device, x_all, batch):
     under ``poutine.trace`` / ``poutine.replay`` (``pyro.module``, plate, sample sites), the
     log-densities summed by hand; ``ours``: ``Trace_ELBO.loss_and_grads`` through the trainer's step.
     """
-    import pyro
     import pyro.distributions as dist
     import pyro.poutine as poutine
-
-    from pyro_vae.registry import build_model
-    from pyro_vae.training.trainer import make_optimizer
+    from pyro.poutine.util import site_is_subsample
 
     ours, pure = make_steppers("elbo", 1, device, x_all, batch)
-    data = {"x_dim": 784, "kind": "binary", "image_shape": [28, 28]}
-    gen = torch.Generator().manual_seed(1)
-    steppers = {}
-
-    def stepper(loss_fn):
-        torch.manual_seed(0)
-        vae = build_model("vae", data).to(device)
-        opt = make_optimizer(vae, 1e-3)
-
-        def run(steps):
-            with pyro.validation_enabled(False):
-                for _ in range(steps):
-                    x = x_all[torch.randint(len(x_all), (batch,), generator=gen)].to(device)
-                    out = loss_fn(vae, x)
-                    out.backward()
-                    float(out.detach())
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
-        return run
+    batch_x = batch_sampler(x_all, batch, device, seed=1)
 
     def distributions_loss(vae, x):
         loc, scale = vae.encoder(x)
@@ -168,14 +164,13 @@ def breakdown_steppers(device, x_all, batch):
         log_w = 0.0
         for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
             for site in trace.nodes.values():
-                if site["type"] == "sample" and not site["name"].startswith("data"):
+                if site["type"] == "sample" and not site_is_subsample(site):
                     log_w = log_w + sign * site["fn"].log_prob(site["value"])
         return -log_w.sum()
 
-    steppers["distributions"] = stepper(distributions_loss)
-    steppers["handlers"] = stepper(handlers_loss)
-    steppers["ours"] = ours
-    return steppers, pure
+    return {"distributions": loss_steps(*reference_vae(device), distributions_loss, batch_x),
+            "handlers": loss_steps(*reference_vae(device), handlers_loss, batch_x),
+            "ours": ours}, pure
 
 
 def time_paired(ours, pure, rounds, steps, sync):
