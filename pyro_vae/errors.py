@@ -27,3 +27,11 @@ class TrainingDiverged(PyroVAEError, RuntimeError):
 
 class RunDirError(PyroVAEError, ValueError):
     """A run directory that is missing, incomplete or already in use."""
+
+
+class OptionError(PyroVAEError, ValueError):
+    """An option or configuration value out of its range or of the wrong type."""
+
+
+class OutputError(PyroVAEError, OSError):
+    """A file or folder that cannot be written (missing folder, read-only, a file in the way)."""

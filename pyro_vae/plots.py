@@ -11,14 +11,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from .files import atomic_write_bytes  # noqa: E402
+
+
+def _format(path) -> str:
+    """The image format of ``path`` from its extension (``.jpg`` -> ``jpeg``)."""
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    return "jpeg" if suffix == "jpg" else suffix
+
+
+def save_figure(fig, path, dpi: int = 100) -> Path:
+    """``fig`` into ``path`` atomically, then closed."""
+    try:
+        return atomic_write_bytes(path, lambda f: fig.savefig(f, dpi=dpi, format=_format(path)))
+    finally:
+        plt.close(fig)
+
 
 def save_image_grid(images: torch.Tensor, image_shape: Sequence[int], path, nrow: int = 10) -> Path:
     """Save ``[N, D]`` images in [0, 1] as a grid (torchvision's ``save_image``)."""
     from torchvision.utils import save_image
 
     imgs = images.detach().cpu().clamp(0, 1).reshape(len(images), 1, *image_shape)
-    save_image(imgs, str(path), nrow=nrow, padding=2, pad_value=0.5)
-    return Path(path)
+    return atomic_write_bytes(path, lambda f: save_image(imgs, f, nrow=nrow, padding=2, pad_value=0.5,
+                                                         format=_format(path).upper()))
 
 
 def save_point_cloud(points: dict, path, title: str = "") -> Path:
@@ -30,9 +46,7 @@ def save_point_cloud(points: dict, path, title: str = "") -> Path:
     ax.legend(markerscale=3)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def save_training_curve(metrics: list, path) -> Path:
@@ -48,9 +62,7 @@ def save_training_curve(metrics: list, path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def save_latent_scatter(means: torch.Tensor, labels: Optional[torch.Tensor], path, title: str = "") -> Path:
@@ -65,9 +77,7 @@ def save_latent_scatter(means: torch.Tensor, labels: Optional[torch.Tensor], pat
     ax.set_ylabel("z[1]")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import ModelError
+from .errors import ModelError, PyroVAEError
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,26 @@ def resolve(name_or_path: str) -> ModelEntry:
 
 
 def build_model(name_or_path: str, data: dict, **hparams):
-    """Build the model ``name_or_path`` for data described by ``data`` (``Dataset.info()``)."""
+    """Build the model ``name_or_path`` for data described by ``data`` (``Dataset.info()``).
+
+    ``hparams`` are checked against the model's keyword defaults first
+    (:func:`pyro_vae.options.check_hyperparameters`); an exception raised by the model's own
+    constructor becomes a :class:`ModelError` naming the model, its file and the exception.
+    """
+    from .options import check_hyperparameters
+
     entry = resolve(name_or_path)
+    check_hyperparameters(entry.name, entry.cls, hparams)
     try:
         model = entry.cls(data, **hparams)
-    except TypeError as e:
-        raise ModelError(f"model {entry.name!r} does not take these options {sorted(hparams)}: {e}") from None
+    except PyroVAEError:
+        raise
+    except Exception as e:  # the model's own code: name it and the error, not our stack
+        where = f" (in {entry.source})" if entry.source else ""
+        message = (str(e).strip().splitlines() or [""])[0]
+        options = ", ".join(f"{k}={v!r}" for k, v in hparams.items()) or "default options"
+        raise ModelError(f"building model {entry.name!r}{where} with {options} failed: "
+                         f"{type(e).__name__}: {message}") from e
     model.spec = {"model": entry.name, "source": entry.source, "hparams": hparams, "data": dict(data)}
     return model
 

@@ -52,7 +52,7 @@ def test_train_evaluate_sample_round_trip(tmp_path, capsys):
     (["train", "--dataset", "moons", "--out", "{tmp}/x"], "vae_gaussian"),
     (["train", "--loss", "nope", "--dataset", "digits", "--out", "{tmp}/x"], "unknown loss 'nope'"),
     (["train", "--lr-schedule", "cosine", "--dataset", "digits", "--out", "{tmp}/x"],
-     "unknown learning-rate schedule 'cosine'"),
+     "--lr-schedule must be one of burda, constant, got 'cosine'"),
     (["train", "--model", "{tmp}/missing.py", "--out", "{tmp}/x"], "does not exist"),
     (["evaluate", "{tmp}/no_run"], "not a pyro-vae run directory"),
     (["train", "--resume", "{tmp}/no_run"], "not a pyro-vae run directory"),

@@ -24,7 +24,7 @@ def test_wheel_ships_the_zoo_and_the_installed_package_finds_it(tmp_path):
     zoo_files = {Path(n).name for n in names if n.startswith("pyro_vae/zoo/")}
     in_repo = {p.name for p in (REPO / "models").glob("*.py")}
     assert in_repo <= zoo_files, in_repo - zoo_files
-    assert "pyro_vae/cli.py" in names
+    assert "pyro_vae/cli/__init__.py" in names and "pyro_vae/options.py" in names
     subpackages = {str(p.parent.relative_to(REPO)) for p in (REPO / "pyro_vae").rglob("__init__.py")}
     missing = {d for d in subpackages if f"{d}/__init__.py" not in names}
     assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"

@@ -93,16 +93,24 @@ def build_npz_from_amat(data_dir: Path, download: bool) -> Path:
 
 def read_npz(path: Path) -> dict:
     """The three splits of ``path`` as uint8 arrays, checked for names, shapes and values."""
+    fix = "delete it (it is rebuilt from the .amat files) or replace it with a good copy"
     try:
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             arrays = {split: npz[split] for split in SPLITS}
     except KeyError as e:
-        raise DataError(f"{path} has no array {e}: expected arrays train, valid, test")
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} is not a readable .npz file ({e}): delete it to rebuild it")
+        raise DataError(f"{path} has no array {e}: expected arrays train, valid, test") from None
+    except Exception as e:  # truncated or not a zip: numpy and zipfile raise many kinds
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{path} is not a readable .npz file ({reason}): {fix}") from None
     for split, arr in arrays.items():
         if arr.ndim != 2 or arr.shape[1] != NUM_PIXELS:
             raise DataError(f"{path}:{split} has shape {arr.shape}, expected (N, {NUM_PIXELS})")
+        if len(arr) == 0:
+            raise DataError(f"{path}:{split} is empty: {fix}")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise DataError(f"{path}:{split} holds {arr.dtype} values, not numbers: {fix}")
+        if not ((arr == 0) | (arr == 1)).all():
+            raise DataError(f"{path}:{split} holds values other than 0 and 1: it is not binarized MNIST; {fix}")
     return arrays
 
 

@@ -51,6 +51,8 @@ class Dataset:
         for split in ("train", "valid", "test"):
             x = getattr(self, split)
             check_finite_2d(x, f"{self.name}/{split}")
+            if len(x) == 0:
+                raise DataError(f"{self.name}/{split} is empty: every split needs at least one datapoint")
             if x.shape[1] != self.train.shape[1]:
                 raise DataError(
                     f"{self.name}/{split} has {x.shape[1]} features per row, train has "

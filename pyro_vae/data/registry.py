@@ -64,4 +64,8 @@ def load_dataset(name: str, data_dir: Optional[os.PathLike] = None, download: bo
     """Load the dataset registered as ``name`` (see ``pyro-vae datasets``)."""
     if name not in _DATASETS:
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())}")
-    return _DATASETS[name].loader(default_data_dir(data_dir), download)
+    entry = _DATASETS[name]
+    folder = default_data_dir(data_dir)
+    if not entry.bundled and folder.exists() and not folder.is_dir():
+        raise DataError(f"the data folder {folder} is a file: point --data-dir / ${DATA_DIR_ENV} at a folder")
+    return entry.loader(folder, download)

@@ -22,8 +22,9 @@ def _load(name: str, cls_name: str, data_dir, download: bool) -> Dataset:
         train = cls(str(data_dir), train=True, download=download)
         test = cls(str(data_dir), train=False, download=download)
     except (RuntimeError, OSError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]  # torchvision's is several lines
         raise DataError(
-            f"could not load {name} from {data_dir} ({e}): allow the download, or point "
+            f"could not load {name} from {data_dir} ({reason}): allow the download, or point "
             f"--data-dir / ${DATA_DIR_ENV} at a torchvision root that holds it"
         ) from None
 

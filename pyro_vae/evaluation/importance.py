@@ -26,14 +26,23 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pyro
 import torch
-from torch.distributions import kl_divergence
 
 from ..infer.particles import _is_enumerated, guess_max_plate_nesting, trace_particles
+from ..errors import DataError, InferenceError
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
+from .kl import closed_form_kl, closed_form_obstacle, latent_parents
 from .result import COLUMNS, LogLikelihoodEstimate
 
-PSIS_ROWS = 256
+PSIS_ROWS = 256  # datapoints per PSIS call at most (PSIS has a fixed cost per call)
+PSIS_BUFFER_BLOCKS = 256  # the PSIS buffer holds at most this many blocks' worth of elements
 DEFAULT_MAX_ELEMENTS = 4096  # measured: larger blocks fall out of cache and run slower on CPU
+
+
+def psis_rows(k: int, block: int, max_elements: int) -> int:
+    """Rows (datapoints) of the ``[rows, k]`` float64 buffer that batches PSIS calls: at most
+    :data:`PSIS_ROWS`, at most ``PSIS_BUFFER_BLOCKS * max_elements`` elements (8 MB by default,
+    whatever K), and at least one block."""
+    return max(block, min(PSIS_ROWS, PSIS_BUFFER_BLOCKS * max_elements // k))
 
 
 def block_sizes(k: int, n: int, max_elements: int) -> tuple[int, int]:
@@ -41,24 +50,6 @@ def block_sizes(k: int, n: int, max_elements: int) -> tuple[int, int]:
     b = max(1, min(n, max_elements // k))
     c = max(1, min(k, max_elements // b))
     return b, c
-
-
-def _analytic_kl(pt) -> Optional[torch.Tensor]:
-    """:math:`\\sum_s KL(q_s \\| p_s)` as ``[K, N]`` if every latent has a closed form, else None."""
-    total = 0.0
-    for site in pt.latent_sites():
-        prior = pt.model_trace.nodes[site["name"]]
-        if _is_enumerated(prior):
-            return None
-        try:
-            kl = kl_divergence(site["fn"], prior["fn"])
-        except NotImplementedError:
-            return None
-        kl = pt.reduce(kl, site["name"])
-        if kl.dim() > 2:  # depends on an enumerated site: a mixture, no closed form here
-            return None
-        total = total + kl
-    return total if torch.is_tensor(total) else None
 
 
 def _posterior_means(pt) -> dict:
@@ -120,74 +111,86 @@ def evaluate_log_likelihood(
     data = (data,) if torch.is_tensor(data) else tuple(data)
     n = len(data[0])
     if any(len(t) != n for t in data):
-        raise ValueError(f"all data tensors need the same length, got {[len(t) for t in data]}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise DataError(f"all data tensors need the same length, got {[len(t) for t in data]}")
+    if n == 0:
+        raise DataError("the data to evaluate are empty (0 datapoints): pass at least one row")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InferenceError(f"k (importance samples per datapoint) must be an integer >= 1, got {k!r}")
+    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
+        raise InferenceError(f"max_elements must be an integer >= 1, got {max_elements!r}")
     b, c = block_sizes(k, n, max_elements)
     validate = pyro.poutine.util.is_validation_enabled()
-    pyro.set_rng_seed(seed)
     first = tuple(t[:b].to(device) if device else t[:b] for t in data)
+    parents = latent_parents(model, first)  # restores the RNG state: before the seed, harmless
+    pyro.set_rng_seed(seed)
     max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
 
     # Results go into arrays allocated once: thousands of small long-lived tensors interleaved with
     # the large per-block temporaries fragment the heap (measured: RSS grew ~3 MB per datapoint).
     values = {name: np.full(n, np.nan) for name in COLUMNS}
     means: dict = {}  # site -> [n, D] posterior means
-    psis_buffer = np.empty((PSIS_ROWS + b, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
-    psis_start, psis_rows = 0, 0
-    kl_analytic = True
+    rows_cap = psis_rows(k, b, max_elements)
+    psis_buffer = np.empty((rows_cap, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
+    psis_start, psis_rows_used = 0, 0
+    kl_closed = None  # decided on the first chunk: the structure of the pair does not change
+    kl_note = None
     bar = tqdm(total=n, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
     for start in range(0, n, b):
         batch = tuple(t[start:start + b] for t in data)
         if device is not None:
             batch = tuple(t.to(device) for t in batch)
         stop = start + len(batch[0])
-        log_w, recon, kl_exact = [], 0.0, 0.0
+        log_w, kl_draws = [], []
         for chunk_start in range(0, k, c):
             size = min(c, k - chunk_start)
             with pyro.validation_enabled(validate and start == 0 and chunk_start == 0):
                 pt = trace_particles(model, guide, batch, num_particles=size,
                                      max_plate_nesting=max_plate_nesting, data_plate=data_plate)
-            log_p_obs = pt.sum_out_enumeration(pt.model_log_joint(observed=True))
             lw = pt.log_weights()
+            kl = closed_form_kl(pt) if kl_closed is not False else None
+            if kl_closed is None:
+                kl_note = closed_form_obstacle([s["name"] for s in pt.latent_sites()], parents)
+                if kl is None and kl_note is None:
+                    kl_note = "a latent has no registered closed-form KL or is enumerated"
+                kl_closed = kl_note is None
+            if not kl_closed:  # Monte Carlo: log q(z|x) - log p(z) = log p(x|z) - log w per draw
+                log_p_obs = pt.sum_out_enumeration(pt.model_log_joint(observed=True))
+                kl = log_p_obs - lw
             log_w.append(lw)
-            recon = recon + log_p_obs.sum(0)
-            if kl_analytic:
-                kl = _analytic_kl(pt)
-                kl_analytic = kl is not None
-                kl_exact = kl_exact + kl.sum(0) if kl is not None else 0.0
+            kl_draws.append(kl)
             if diagnostics and chunk_start == 0:
                 for name, m in _posterior_means(pt).items():
                     if name not in means:
                         means[name] = np.empty((n, m.shape[1]))
                     means[name][start:stop] = m.double().cpu().numpy()
-            del pt, lw, log_p_obs
+            del pt, lw, kl
         log_w = torch.cat(log_w, 0)  # [K, B]
+        kl_draws = torch.cat(kl_draws, 0).double()  # [K, B]
         block = {
             "log_px_iw": log_w.logsumexp(0) - math.log(k),
-            "elbo": log_w.mean(0),
+            "elbo": log_w.double().mean(0),
             "elbo_single": log_w[0],
-            "reconstruction": recon / k,
+            "kl": kl_draws.mean(0),
+            "kl_se": (kl_draws.std(0) / math.sqrt(k)) if k > 1 else torch.full_like(kl_draws[0], math.nan),
             "ess": effective_sample_size(log_w),
             "log_px_var": log_estimate_variance(log_w),
         }
-        if kl_analytic:
-            block["kl"] = kl_exact / k
         for name, v in block.items():
             values[name][start:stop] = v.double().cpu().numpy()
-        if diagnostics:  # PSIS has a fixed cost per call: run it on >= PSIS_ROWS datapoints at once
-            psis_buffer[psis_rows:psis_rows + log_w.shape[1]] = log_w.T.double().cpu().numpy()
-            psis_rows += log_w.shape[1]
-            if psis_rows >= PSIS_ROWS or stop == n:
-                values["khat"][psis_start:psis_start + psis_rows] = pareto_khat(psis_buffer[:psis_rows])
-                psis_start, psis_rows = psis_start + psis_rows, 0
+        if diagnostics:  # PSIS has a fixed cost per call: run it on up to rows_cap datapoints at once
+            psis_buffer[psis_rows_used:psis_rows_used + log_w.shape[1]] = log_w.T.double().cpu().numpy()
+            psis_rows_used += log_w.shape[1]
+            if psis_rows_used + b > rows_cap or stop == n:
+                values["khat"][psis_start:psis_start + psis_rows_used] = pareto_khat(psis_buffer[:psis_rows_used])
+                psis_start, psis_rows_used = psis_start + psis_rows_used, 0
         bar.update(len(batch[0]))
     bar.close()
-    if not kl_analytic:  # the Monte Carlo estimate E_q[log q - log p(z)] = reconstruction - ELBO
-        values["kl"] = values["reconstruction"] - values["elbo"]
+    # reconstruction - kl == elbo per datapoint, by construction: with the Monte Carlo KL this is
+    # the mean of log p(x|z_k); with the closed form, E[log w] + KL (the same expectation).
+    values["reconstruction"] = values["elbo"] + values["kl"]
     units = {name: int(active_units(m).sum()) for name, m in means.items()} if n > 1 else {}
-    return LogLikelihoodEstimate(k=k, values=values, kl_analytic=kl_analytic, active_units=units,
-                                 num_dims=num_dims, seed=seed)
+    return LogLikelihoodEstimate(k=k, values=values, kl_analytic=bool(kl_closed), kl_note=kl_note,
+                                 active_units=units, num_dims=num_dims, seed=seed)
 
 
 def evaluate_model(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, **options) -> LogLikelihoodEstimate:

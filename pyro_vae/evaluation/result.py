@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -13,7 +11,7 @@ import numpy as np
 from .diagnostics import KHAT_THRESHOLD
 
 #: Per-datapoint columns, in the order they are written to the CSV table.
-COLUMNS = ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "ess", "khat", "log_px_var")
+COLUMNS = ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "kl_se", "ess", "khat", "log_px_var")
 
 
 def mean_se(values: np.ndarray) -> tuple[float, float]:
@@ -32,14 +30,19 @@ class LogLikelihoodEstimate:
     * ``log_px_iw``: :math:`\log \frac1K \sum_k p(x, z_k)/q(z_k|x)` (IWAE bound / estimate)
     * ``elbo``: :math:`\frac1K \sum_k \log w_k` (the ELBO averaged over the K draws)
     * ``elbo_single``: :math:`\log w_1` (a single-sample ELBO)
-    * ``reconstruction``: :math:`\frac1K\sum_k \log p(x|z_k)`, ``kl``: analytic KL(q||p) where
-      every latent has one (``kl_analytic``), else its K-sample Monte Carlo estimate
+    * ``kl``: :math:`\mathrm{KL}(q(z|x)\,\|\,p(z))`: the closed form where it is the KL
+      (``kl_analytic``; see :mod:`.kl` for when), else the K-sample Monte Carlo estimate
+      :math:`\frac1K\sum_k \log q(z_k|x) - \log p(z_k)`; ``kl_se`` its standard error over the
+      K draws (0 for a closed form without latent parents); ``kl_note`` says why not closed form
+    * ``reconstruction``: ``elbo + kl``, so that ``reconstruction - kl == elbo`` per datapoint
+      (with the Monte Carlo KL it is :math:`\frac1K\sum_k \log p(x|z_k)`)
     * ``ess``, ``khat``, ``log_px_var``: diagnostics (see :mod:`.diagnostics`)
     """
 
     k: int
     values: dict
     kl_analytic: bool
+    kl_note: Optional[str] = None  # why the KL is a Monte Carlo estimate (None with the closed form)
     active_units: dict = field(default_factory=dict)
     num_dims: Optional[int] = None  # pixels per image, for bits/dim
     seed: Optional[int] = None
@@ -55,7 +58,8 @@ class LogLikelihoodEstimate:
         raise AttributeError(name)
 
     def summary(self) -> dict:
-        out = {"k": self.k, "n": self.n, "seed": self.seed, "kl_analytic": self.kl_analytic}
+        out = {"k": self.k, "n": self.n, "seed": self.seed, "kl_analytic": self.kl_analytic,
+               "kl_note": self.kl_note}
         for col in COLUMNS:
             m, se = mean_se(self.values[col])
             out[col], out[f"{col}_se"] = m, se
@@ -68,14 +72,18 @@ class LogLikelihoodEstimate:
         out["active_units_total"] = int(sum(self.active_units.values())) if self.active_units else None
         return out
 
-    def write_json(self, path) -> dict:
-        summary = self.summary()
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2, allow_nan=True))
-        tmp.replace(path)
+    def write_json(self, path, summary: Optional[dict] = None) -> dict:
+        """``summary`` (default :meth:`summary`) as JSON into ``path``, atomically."""
+        from ..files import write_json
+
+        summary = self.summary() if summary is None else summary
+        write_json(path, summary)
         return summary
 
     def write_table(self, path) -> None:
         """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
+        from ..files import atomic_write_bytes
+
         table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in COLUMNS])
-        np.savetxt(path, table, delimiter=",", header=",".join(("index",) + COLUMNS), comments="", fmt="%.9g")
+        atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", header=",".join(("index",) + COLUMNS),
+                                                      comments="", fmt="%.9g"))

@@ -1,10 +1,20 @@
-"""The training configuration: every choice that determines a run, saved as ``config.json``."""
+"""The training configuration: every choice that determines a run, saved as ``config.json``.
+
+A :class:`TrainConfig` is checked when it is made (:func:`pyro_vae.options.check_train_config`),
+whether from flags, from Python or from a saved ``config.json`` (:meth:`TrainConfig.from_dict`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
+
+from ..errors import OptionError
+from ..options import check_train_config
+
+#: Keys a saved config.json must have (later fields default, so older runs still load).
+REQUIRED_KEYS = ("model", "dataset", "epochs", "batch_size", "lr", "seed")
 
 
 @dataclass
@@ -27,10 +37,23 @@ class TrainConfig:
     valid_k: int = 1  # particles per datapoint for the per-epoch validation ELBO / IW bound
     progress: bool = True
 
+    def __post_init__(self):
+        check_train_config(self)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict, source: str = "the configuration") -> "TrainConfig":
+        """A config from a dict (a run's config.json): unknown or missing keys are refused."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise OptionError(f"{source} has unknown keys {', '.join(unknown)}: the keys are {', '.join(sorted(known))}")
+        missing = [k for k in REQUIRED_KEYS if k not in d]
+        if missing:
+            raise OptionError(f"{source} lacks the keys {', '.join(missing)}: it is damaged or not a pyro-vae config")
+        try:
+            return cls(**d)
+        except OptionError as e:
+            raise OptionError(f"{source}: {e}") from None

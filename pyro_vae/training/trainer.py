@@ -11,9 +11,10 @@ the uninterrupted run drew from epoch ``e + 1`` on.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,7 @@ from ..data import load_dataset
 from ..errors import RunDirError, TrainingDiverged
 from ..evaluation import evaluate_model
 from ..infer.losses import make_loss
+from ..options import check_minutes, resolve_device
 from ..registry import build_model, model_from_spec
 from .config import TrainConfig
 from .run_dir import RunDir
@@ -58,17 +60,22 @@ class TrainResult:
     run_dir: RunDir
     metrics: list
     data: object  # the Dataset as the model's likelihood needs it
+    pictures: list = field(default_factory=list)  # paths of the pictures drawn (train(pictures=True))
+    trained_epochs: int = 0  # epochs trained by this call (0: the run already had config.epochs)
 
 
 class Trainer:
-    """Trains ``config.model`` on ``config.dataset`` into ``run_dir`` (see :class:`RunDir`)."""
+    """Trains ``config.model`` on ``config.dataset`` into ``run_dir`` (see :class:`RunDir`).
+
+    Use :func:`train`, which prepares and locks the run directory around it. With
+    ``resume=True`` and no checkpoint yet (a run killed in its first epoch), training starts
+    from the beginning with the saved configuration, drawing what the first attempt drew.
+    """
 
     def __init__(self, config: TrainConfig, run_dir, resume: bool = False):
         self.config = config
         self.run = RunDir(run_dir)
-        self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RunDirError("--device cuda was asked for but torch sees no CUDA device: use --device cpu")
+        self.device = resolve_device(config.device)
         dataset = load_dataset(config.dataset, config.data_dir)
         pyro.clear_param_store()
         pyro.set_rng_seed(config.seed)  # the network's initial weights
@@ -91,7 +98,7 @@ class Trainer:
         self.start_epoch = 0
         self.best_valid = -math.inf
         self.skipped_total = 0
-        if resume:
+        if resume and self.run.has_checkpoint("last"):
             state = self.run.load_checkpoint("last", map_location=self.device)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -99,6 +106,8 @@ class Trainer:
             self.best_valid = float(state["best_valid_elbo"])
             self.skipped_total = int(state.get("skipped_steps", 0))
             self.run.truncate_metrics(self.start_epoch)
+        elif resume:  # killed before its first checkpoint: start over, same seed, same draws
+            self.run.truncate_metrics(0)
         else:
             self.run.create(config.to_dict(), self.model.spec)
 
@@ -224,21 +233,38 @@ class Trainer:
             self.run.save_checkpoint("last", state)
             if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
                 break
-        return TrainResult(self.model, self.run, self.run.metrics(), self.data)
+        return TrainResult(self.model, self.run, self.run.metrics(), self.data,
+                           trained_epochs=len(self.run.metrics()) - self.start_epoch)
 
 
-def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optional[float] = None) -> TrainResult:
-    """Train (or with ``resume=True`` continue) a run; see :class:`Trainer` and :meth:`Trainer.fit`."""
-    if resume and not RunDir(run_dir).exists():
-        raise RunDirError(f"{run_dir} holds no run to resume (no config.json): start one with --out {run_dir}")
-    return Trainer(config, run_dir, resume=resume).fit(max_seconds)
+def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optional[float] = None,
+          pictures: bool = False) -> TrainResult:
+    """Train (or with ``resume=True`` continue) a run; see :class:`Trainer` and :meth:`Trainer.fit`.
+
+    A new run needs ``run_dir`` absent or empty; the run is locked while it trains (a second
+    process is refused) and repaired first (:meth:`RunDir.recover`). With ``pictures=True`` the
+    model's pictures are drawn into the run directory at the end, still under the lock.
+    """
+    check_minutes(None if max_seconds is None else max_seconds / 60)
+    run = RunDir(run_dir)
+    if resume:
+        run.require_run()
+    else:
+        run.prepare_new()
+    with run.lock():
+        if resume:
+            run.recover()
+        result = Trainer(config, run_dir, resume=resume).fit(max_seconds)
+        if pictures:
+            from ..plots import save_model_pictures
+
+            result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed)
+    return result
 
 
 def resume_config(run_dir, epochs: Optional[int] = None) -> TrainConfig:
-    """The saved config of ``run_dir``, optionally with more ``epochs``."""
-    cfg = TrainConfig.from_dict(RunDir(run_dir).config())
+    """The saved config of ``run_dir``, optionally with more ``epochs`` (checked like any config)."""
+    cfg = RunDir(run_dir).train_config()
     if epochs is not None:
-        cfg.epochs = epochs
+        cfg = dataclasses.replace(cfg, epochs=epochs)
     return cfg
-
-

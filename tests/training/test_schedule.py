@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pyro_vae.errors import ModelError
+from pyro_vae.errors import OptionError
 from pyro_vae.training import TrainConfig, train
 from pyro_vae.training.schedule import BURDA_EPOCHS, burda_stage, learning_rate
 
@@ -25,7 +25,7 @@ def test_burda_schedule_has_3_to_the_i_epochs_per_stage():
 
 
 def test_unknown_schedule_fails_before_the_run_starts(tmp_path):
-    with pytest.raises(ModelError, match="unknown learning-rate schedule 'cosine'.*burda, constant"):
+    with pytest.raises(OptionError, match="--lr-schedule must be one of burda, constant, got 'cosine'"):
         train(TrainConfig(epochs=1, lr_schedule="cosine", **QUICK), tmp_path / "run")
     assert not (tmp_path / "run" / "config.json").exists()
 

@@ -1,0 +1,85 @@
+"""The ``pyro-vae`` command line: one module per command (parse -> call the library -> print).
+
+This module holds the one error boundary: whatever goes wrong becomes a single line on
+stderr, ``pyro-vae: error: <the problem, the value, the fix>``, and exit code 2, never a
+traceback:
+
+* :class:`~pyro_vae.errors.PyroVAEError` (bad options, data, models, run directories) and
+  argparse's usage errors: their message;
+* ``OSError`` from anywhere (a file that cannot be read or written): the path and the reason;
+* anything else is a bug of ours: ``pyro-vae: internal error: ...`` and exit code 1;
+  ``PYRO_VAE_TRACEBACK=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import OptionError, PyroVAEError
+from . import evaluate, listings, sample, train
+
+EXIT_USAGE = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(OptionError):
+    """An argparse error (unknown flag, a value that is not a number, a missing argument)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors raised (to the boundary) instead of printed over lines."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pyro-vae", description="Variational autoencoders in Pyro: train, evaluate "
+                "log-likelihood bounds, sample.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    listings.add_parsers(sub)
+    train.add_parser(sub)
+    evaluate.add_parser(sub)
+    sample.add_parser(sub)
+    return p
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (newlines and runs of blanks become one space)."""
+    return " ".join(str(text).split())
+
+
+def _os_error_line(e: OSError) -> str:
+    where = e.filename if e.filename is not None else ""
+    reason = e.strerror or str(e)
+    return f"cannot access {where}: {reason}" if where else reason
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.fn(args)
+    except PyroVAEError as e:
+        print(f"pyro-vae: error: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("pyro-vae: interrupted; a training run continues with `pyro-vae train --resume RUN_DIR`",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as e:
+        print(f"pyro-vae: error: {one_line(_os_error_line(e))}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:
+        if os.environ.get("PYRO_VAE_TRACEBACK"):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"pyro-vae: internal error: {type(e).__name__}: {one_line(first)} (a bug in pyro-vae: please "
+              f"report it; PYRO_VAE_TRACEBACK=1 shows where)", file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""``pyro-vae train``: flags -> a checked :class:`TrainConfig` -> :func:`pyro_vae.training.train`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from ..errors import OptionError
+from ..options import RESUMABLE, flag, resume_conflicts
+
+
+def key_value(text: str):
+    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``z_dim=2``, ``hidden=[400]``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("train", help="train a model; writes a run directory",
+                       description="Train a model with SVI. Writes config.json, model.json, metrics.jsonl, "
+                       "checkpoints and pictures into --out (a new or empty folder). A killed run continues "
+                       "with --resume RUN_DIR; on resume only --epochs, --minutes, --no-progress, --on-nan, "
+                       "--data-dir and --device may differ from the saved run.")
+    # Every default is None here: the defaults are TrainConfig's, and --resume must know what was given.
+    t.add_argument("--model", help="zoo name (see `pyro-vae models`) or path/to/file.py[:NAME] (default vae)")
+    t.add_argument("--dataset", help="dataset name (see `pyro-vae datasets`; default mnist5k)")
+    t.add_argument("--data-dir", help="folder with downloaded data (default $PYRO_VAE_DATA or ~/.cache/pyro-vae)")
+    t.add_argument("--model-opt", action="append", type=key_value, metavar="KEY=VALUE",
+                   help="model hyper-parameter, VALUE parsed as JSON (e.g. z_dim=2, hidden=[400]); repeatable")
+    t.add_argument("--loss", help="objective (see `pyro-vae losses`; default: the model's, elbo for most)")
+    t.add_argument("--num-particles", type=int, help="particles per datapoint (K of the IW bounds; default 1)")
+    t.add_argument("--loss-opt", action="append", type=key_value, metavar="KEY=VALUE",
+                   help="estimator option, e.g. num_outer=8 (miwae, piwae) or beta=0.5 (ciwae); repeatable")
+    t.add_argument("--epochs", type=int, help="epochs in total, >= 1 (default 10; with --resume: extend)")
+    t.add_argument("--batch-size", type=int, help="datapoints per step, >= 1 (default 100)")
+    t.add_argument("--lr", type=float, help="learning rate, > 0 (default 0.001)")
+    t.add_argument("--lr-schedule", metavar="NAME",
+                   help="constant (default) or burda: 3**i epochs at lr * 10**(-i/7), i = 0..7 (Burda et al. "
+                        "2015; 3280 epochs in all)")
+    t.add_argument("--minutes", type=float, help="time budget, >= 0: stop after the epoch that ends past it "
+                   "(--resume continues)")
+    t.add_argument("--seed", type=int, help="in [0, 2**32 - 1] (default 0)")
+    t.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    t.add_argument("--on-nan", choices=["stop", "skip"],
+                   help="a non-finite loss stops the run (default) or skips the step and counts it")
+    t.add_argument("--valid-k", type=int, help="particles for the per-epoch validation bound, >= 1 (default 1)")
+    t.add_argument("--out", help="run directory to create: a new or empty folder")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
+                   "not a terminal)")
+    t.set_defaults(fn=run)
+
+
+def given_options(args) -> dict:
+    """The TrainConfig fields the command line gave (None: not given)."""
+    return {
+        "model": args.model, "dataset": args.dataset, "data_dir": args.data_dir,
+        "model_options": dict(args.model_opt) if args.model_opt is not None else None,
+        "loss": args.loss, "num_particles": args.num_particles,
+        "loss_options": dict(args.loss_opt) if args.loss_opt is not None else None,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
+        "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
+        "progress": not args.no_progress and sys.stderr.isatty(),
+    }
+
+
+def build_config(args):
+    """``(config, run_dir, resume)`` from the flags: a new run's config, or the saved one with
+    the options that may change on resume (any other difference is refused in one line)."""
+    from ..training import RunDir, TrainConfig
+
+    given = given_options(args)
+    if args.resume:
+        saved = RunDir(args.resume).train_config()
+        conflicts = resume_conflicts(saved.to_dict(), given)
+        if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+            conflicts.append(f"--out {args.out}: a resumed run stays in {args.resume}")
+        if conflicts:
+            may = ", ".join(flag(f) for f in RESUMABLE) + ", --minutes"
+            raise OptionError(f"--resume {args.resume} conflicts with the saved run: {'; '.join(conflicts)}; "
+                              f"drop them (only {may} may change)")
+        changes = {f: given[f] for f in RESUMABLE if given[f] is not None}
+        return dataclasses.replace(saved, **changes), args.resume, True
+    if not args.out:
+        raise OptionError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
+    return TrainConfig(**{k: v for k, v in given.items() if v is not None}), args.out, False
+
+
+def run(args) -> int:
+    from ..options import check_minutes
+    from ..training import train
+
+    minutes = check_minutes(args.minutes)
+    cfg, out, resume = build_config(args)
+    result = train(cfg, out, resume=resume, max_seconds=minutes * 60 if minutes is not None else None,
+                   pictures=True)
+    if result.metrics:
+        last = result.metrics[-1]
+        best = max(m["valid_elbo"] for m in result.metrics)
+        if resume and last["epoch"] >= cfg.epochs and not result.trained_epochs:
+            print(f"nothing to train: the run already has {last['epoch']} epochs (--epochs {cfg.epochs}); "
+                  f"pass a larger --epochs to continue")
+        print(f"trained {cfg.model} on {cfg.dataset} with {cfg.loss}: {last['epoch']} epochs, "
+              f"{last['elapsed_s']:.1f} s; valid ELBO last {last['valid_elbo']:.2f}, best {best:.2f} nats")
+    print(f"run directory: {out}  (pictures: {', '.join(p.name for p in result.pictures)})")
+    return 0

@@ -1,0 +1,255 @@
+"""Every option checked once, where its configuration is built, with one-line errors.
+
+A training configuration (:class:`~pyro_vae.training.TrainConfig`) is checked when it is
+made, whether from command-line flags, from Python or from a run's saved ``config.json``;
+evaluate and sample options are checked by :class:`EvaluateOptions` and
+:class:`SampleOptions`. Each error names the option (as its command-line flag), the value and
+what is allowed, e.g. ``--batch-size must be an integer >= 1, got 0``.
+
+Model hyper-parameters (``--model-opt``) are checked against the model's signature by
+:func:`check_hyperparameters`: the default of each keyword says what it takes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import OptionError
+
+SEED_MAX = 2**32 - 1
+DEVICES = ("cpu", "cuda")
+#: Picture formats ``sample --out`` writes (PIL through torchvision, or matplotlib).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: Options that may differ on ``--resume`` from the saved run; any other difference is refused.
+RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device")
+
+_FLAGS = {"model_options": "--model-opt", "loss_options": "--loss-opt", "progress": "--no-progress",
+          "max_skipped_fraction": "max_skipped_fraction"}
+
+
+def flag(field: str) -> str:
+    """The command-line flag of a configuration field (``batch_size`` -> ``--batch-size``)."""
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+# ---- single values -------------------------------------------------------------------------------
+def check_int(name: str, value, minimum: int, maximum: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise OptionError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise OptionError(f"{name} must be an integer {allowed}, got {value}")
+    return value
+
+
+def check_float(name: str, value, minimum: float = -math.inf, strict: bool = False,
+                maximum: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    low_ok = value > minimum if strict else value >= minimum
+    if not math.isfinite(value) or not low_ok or value > maximum:
+        what = ("> " if strict else ">= ") + f"{minimum:g}" if minimum > -math.inf else "finite"
+        if maximum < math.inf:
+            what += f" and <= {maximum:g}"
+        raise OptionError(f"{name} must be a number {what}, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise OptionError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
+
+
+def check_seed(name: str, value) -> int:
+    return check_int(name, value, 0, SEED_MAX)
+
+
+def check_device(name: str, value) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``."""
+    if not isinstance(value, str) or not (value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())):
+        raise OptionError(f"{name} must be cpu, cuda or cuda:N, got {value!r}")
+    return value
+
+
+def resolve_device(name: str):
+    """The ``torch.device`` for ``name``; an :class:`OptionError` when CUDA is asked for and absent."""
+    import torch
+
+    check_device("--device", name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise OptionError(f"--device {name} was asked for but torch sees no CUDA device: use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise OptionError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s): "
+                              f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    return device
+
+
+# ---- training ------------------------------------------------------------------------------------
+def check_train_config(cfg) -> None:
+    """Check every field of a :class:`~pyro_vae.training.TrainConfig` (called when it is made)."""
+    from .training.schedule import SCHEDULES
+
+    for field in ("model", "dataset"):
+        value = getattr(cfg, field)
+        if not isinstance(value, str) or not value.strip():
+            raise OptionError(f"{flag(field)} must be a name or a path, got {value!r}")
+    if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
+        raise OptionError(f"--data-dir must be a folder path, got {cfg.data_dir!r}")
+    for field in ("model_options", "loss_options"):
+        value = getattr(cfg, field)
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+            raise OptionError(f"{flag(field)} must be KEY=VALUE pairs (a JSON object), got {value!r}")
+    if cfg.loss is not None and (not isinstance(cfg.loss, str) or not cfg.loss):
+        raise OptionError(f"--loss must be a loss name (see `pyro-vae losses`), got {cfg.loss!r}")
+    cfg.num_particles = check_int("--num-particles", cfg.num_particles, 1)
+    cfg.epochs = check_int("--epochs", cfg.epochs, 1)
+    cfg.batch_size = check_int("--batch-size", cfg.batch_size, 1)
+    cfg.lr = check_float("--lr", cfg.lr, 0.0, strict=True)
+    check_choice("--lr-schedule", cfg.lr_schedule, sorted(SCHEDULES))
+    cfg.seed = check_seed("--seed", cfg.seed)
+    check_device("--device", cfg.device)
+    check_choice("--on-nan", cfg.on_nan, ("stop", "skip"))
+    cfg.max_skipped_fraction = check_float("max_skipped_fraction", cfg.max_skipped_fraction, 0.0, maximum=1.0)
+    cfg.valid_k = check_int("--valid-k", cfg.valid_k, 1)
+    if not isinstance(cfg.progress, bool):
+        raise OptionError(f"progress must be true or false, got {cfg.progress!r}")
+
+
+def check_minutes(minutes) -> Optional[float]:
+    """``--minutes``: a time budget >= 0 (0: stop after the first epoch), or None."""
+    return None if minutes is None else check_float("--minutes", minutes, 0.0)
+
+
+def resume_conflicts(saved: dict, given: dict) -> list[str]:
+    """``["--lr: the run has 0.001, given 0.01", ...]`` for each given option that differs from
+    the saved run and may not change on resume (see :data:`RESUMABLE`)."""
+    out = []
+    for field, value in given.items():
+        if field in RESUMABLE or value is None:
+            continue
+        if saved.get(field) != value:
+            out.append(f"{flag(field)}: the run has {saved.get(field)!r}, given {value!r}")
+    return out
+
+
+# ---- evaluate and sample -------------------------------------------------------------------------
+@dataclass
+class EvaluateOptions:
+    k: int = 1000
+    split: str = "test"
+    seed: int = 0
+    n: Optional[int] = None
+    checkpoint: str = "best"
+    max_elements: int = 4096
+    device: str = "cpu"
+
+    def __post_init__(self):
+        self.k = check_int("--k", self.k, 1)
+        check_choice("--split", self.split, ("test", "valid", "train"))
+        self.seed = check_seed("--seed", self.seed)
+        if self.n is not None:
+            self.n = check_int("--n", self.n, 1)
+        check_choice("--checkpoint", self.checkpoint, ("best", "last"))
+        self.max_elements = check_int("--max-elements", self.max_elements, 1)
+        check_device("--device", self.device)
+
+
+@dataclass
+class SampleOptions:
+    n: int = 64
+    out: Optional[str] = None
+    label: Optional[int] = None
+    seed: int = 0
+    checkpoint: str = "best"
+    device: str = "cpu"
+
+    def __post_init__(self):
+        self.n = check_int("--n", self.n, 1)
+        if self.label is not None:
+            self.label = check_int("--label", self.label, 0)
+        self.seed = check_seed("--seed", self.seed)
+        check_choice("--checkpoint", self.checkpoint, ("best", "last"))
+        check_device("--device", self.device)
+        if self.out is not None:
+            check_choice("the extension of --out", Path(self.out).suffix.lower(), IMAGE_SUFFIXES)
+
+
+def check_label(label: Optional[int], uses_labels: bool, num_classes: Optional[int]) -> None:
+    """``sample --label``: only for a conditional model, and one of its classes."""
+    if label is None:
+        return
+    if not uses_labels:
+        raise OptionError(f"--label {label} was given but the model is not conditioned on labels: drop --label")
+    if num_classes is not None and not 0 <= label < num_classes:
+        raise OptionError(f"--label must be a class in [0, {num_classes - 1}], got {label}")
+
+
+# ---- model hyper-parameters ----------------------------------------------------------------------
+def hyperparameter_signature(cls) -> inspect.Signature:
+    """The keywords a model takes: ``declare`` of a declarative model, else ``__init__`` after ``data``."""
+    from .declarative import DeclarativeModel
+
+    fn = cls.declare if issubclass(cls, DeclarativeModel) else cls.__init__
+    params = list(inspect.signature(fn).parameters.values())[1:]  # self
+    if fn is cls.__init__ and params:
+        params = params[1:]  # data
+    return inspect.Signature(params)
+
+
+def check_hyperparameters(model_name: str, cls, options: dict) -> None:
+    """Check ``--model-opt`` values against the model's keyword defaults.
+
+    The default of each keyword says what it takes: an integer default > 0 (a size, a count)
+    takes integers >= 1, an integer default 0 integers >= 0; a float default a finite number
+    (> 0 when the default is); a list or tuple of positive integers (layer widths) such lists;
+    a string a string; a boolean a boolean; ``None`` anything. Unknown keywords are refused
+    unless the model takes ``**kwargs``.
+    """
+    sig = hyperparameter_signature(cls)
+    params = sig.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    known = [n for n, p in params.items() if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    for key, value in options.items():
+        if key not in params and not takes_any:
+            raise OptionError(f"model {model_name!r} has no option {key!r}: its options are "
+                              f"{', '.join(known) or 'none'}")
+        default = params[key].default if key in params else inspect.Parameter.empty
+        _check_like_default(f"model option {key}={value!r}", value, default)
+
+
+def _check_like_default(name: str, value, default) -> None:
+    if default is inspect.Parameter.empty or default is None:
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise OptionError(f"{name}: must be true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OptionError(f"{name}: must be an integer (default {default})")
+        if value < min(default, 1):
+            raise OptionError(f"{name}: must be >= {min(default, 1)}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise OptionError(f"{name}: must be a finite number (default {default})")
+        if default > 0 and value <= 0:
+            raise OptionError(f"{name}: must be > 0")
+    elif isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise OptionError(f"{name}: must be a list like {list(default)}")
+        if all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in default) and not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise OptionError(f"{name}: must be a list of integers >= 1 like {list(default)}")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise OptionError(f"{name}: must be a string (default {default!r})")
