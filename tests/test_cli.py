@@ -12,6 +12,9 @@ def _run(*args):
     return subprocess.run([sys.executable, "-m", "pyro_vae", *args], capture_output=True, text=True)
 
 
+# Bad inputs (one line, exit 2, no traceback) are walked as a table in test_bad_inputs.py.
+
+
 def test_listings(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
@@ -44,26 +47,6 @@ def test_train_evaluate_sample_round_trip(tmp_path, capsys):
     assert lines[0].startswith("index,log_px_iw,elbo") and len(lines) == 251
     assert main(["sample", str(run), "--n", "16", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 100
-
-
-@pytest.mark.parametrize("args,message", [
-    (["train", "--model", "nope", "--out", "{tmp}/x"], "unknown model 'nope'"),
-    (["train", "--dataset", "nope", "--out", "{tmp}/x"], "unknown dataset 'nope'"),
-    (["train", "--dataset", "moons", "--out", "{tmp}/x"], "vae_gaussian"),
-    (["train", "--loss", "nope", "--dataset", "digits", "--out", "{tmp}/x"], "unknown loss 'nope'"),
-    (["train", "--lr-schedule", "cosine", "--dataset", "digits", "--out", "{tmp}/x"],
-     "--lr-schedule must be one of burda, constant, got 'cosine'"),
-    (["train", "--model", "{tmp}/missing.py", "--out", "{tmp}/x"], "does not exist"),
-    (["evaluate", "{tmp}/no_run"], "not a pyro-vae run directory"),
-    (["train", "--resume", "{tmp}/no_run"], "not a pyro-vae run directory"),
-])
-def test_errors_are_one_line_without_traceback(tmp_path, args, message):
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = _run(*args)
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    err = [line for line in proc.stderr.splitlines() if line.startswith("pyro-vae: error:")]
-    assert len(err) == 1 and message in err[0], proc.stderr
 
 
 USER_MODEL = textwrap.dedent('''

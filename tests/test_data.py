@@ -120,3 +120,33 @@ def test_bad_input_gets_one_clear_message():
 def test_dataset_rejects_splits_of_different_width():
     with pytest.raises(DataError, match="same width"):
         Dataset("bad", "real", torch.zeros(3, 2), torch.zeros(3, 3), torch.zeros(3, 2))
+
+
+def test_download_errors_are_one_line(tmp_path, monkeypatch):
+    """No network reached: urlopen and torchvision's download are made to fail as they do offline."""
+    import urllib.error
+    import urllib.request
+
+    import torchvision
+
+    from pyro_vae.data import load_dataset
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError) as e:
+        load_dataset("binarized-mnist", tmp_path / "bm")
+    assert "could not download" in str(e.value) and "\n" not in str(e.value)
+
+    class OfflineMNIST:
+        def __init__(self, *a, **k):
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n"
+                               "<urlopen error [Errno -3]>\nTried https://b/, got:\n<urlopen error [Errno -3]>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", OfflineMNIST)
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist", tmp_path / "tv")
+    message = str(e.value)
+    assert "\n" not in message and "Error downloading train-images-idx3-ubyte.gz" in message
+    assert "allow the download, or point --data-dir" in message

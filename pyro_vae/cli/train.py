@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from ..errors import OptionError
-from ..options import RESUMABLE, flag, resume_conflicts
 
 
 def key_value(text: str):
@@ -78,17 +77,12 @@ def build_config(args):
     from ..training import RunDir, TrainConfig
 
     given = given_options(args)
-    if args.resume:
-        saved = RunDir(args.resume).train_config()
-        conflicts = resume_conflicts(saved.to_dict(), given)
+    if args.resume:  # train() refuses options that conflict with the saved run, listing them
         if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
-            conflicts.append(f"--out {args.out}: a resumed run stays in {args.resume}")
-        if conflicts:
-            may = ", ".join(flag(f) for f in RESUMABLE) + ", --minutes"
-            raise OptionError(f"--resume {args.resume} conflicts with the saved run: {'; '.join(conflicts)}; "
-                              f"drop them (only {may} may change)")
-        changes = {f: given[f] for f in RESUMABLE if given[f] is not None}
-        return dataclasses.replace(saved, **changes), args.resume, True
+            raise OptionError(f"--resume {args.resume} conflicts with --out {args.out}: a resumed run stays "
+                              f"in {args.resume}; drop --out")
+        saved = RunDir(args.resume).train_config()
+        return dataclasses.replace(saved, **{k: v for k, v in given.items() if v is not None}), args.resume, True
     if not args.out:
         raise OptionError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
     return TrainConfig(**{k: v for k, v in given.items() if v is not None}), args.out, False

@@ -96,9 +96,13 @@ def read_npz(path: Path) -> dict:
     fix = "delete it (it is rebuilt from the .amat files) or replace it with a good copy"
     try:
         with np.load(path, allow_pickle=False) as npz:
+            missing = [split for split in SPLITS if split not in npz.files]
+            if missing:
+                raise DataError(f"{path} has no array {', '.join(map(repr, missing))}: expected arrays "
+                                f"train, valid, test; {fix}")
             arrays = {split: npz[split] for split in SPLITS}
-    except KeyError as e:
-        raise DataError(f"{path} has no array {e}: expected arrays train, valid, test") from None
+    except DataError:
+        raise
     except Exception as e:  # truncated or not a zip: numpy and zipfile raise many kinds
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DataError(f"{path} is not a readable .npz file ({reason}): {fix}") from None

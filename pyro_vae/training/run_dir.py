@@ -198,6 +198,11 @@ class RunDir:
         self._write_metrics([])
         write_json(self.config_path, config)
 
+    def update_config(self, config: dict) -> None:
+        """Rewrite config.json of an existing run (under :meth:`lock`) when ``config`` differs."""
+        if self.read_json("config.json") != config:
+            write_json(self.config_path, config)
+
     def save_checkpoint(self, name: str, state: dict) -> None:
         atomic_write_bytes(self.file(f"checkpoint_{name}.pt"), lambda f: torch.save(state, f))
 

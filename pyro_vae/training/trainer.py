@@ -23,10 +23,10 @@ import pyro
 import torch
 
 from ..data import load_dataset
-from ..errors import RunDirError, TrainingDiverged
+from ..errors import OptionError, RunDirError, TrainingDiverged
 from ..evaluation import evaluate_model
 from ..infer.losses import make_loss
-from ..options import check_minutes, resolve_device
+from ..options import RESUMABLE, check_minutes, flag, resolve_device, resume_conflicts
 from ..registry import build_model, model_from_spec
 from .config import TrainConfig
 from .run_dir import RunDir
@@ -248,18 +248,29 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
     check_minutes(None if max_seconds is None else max_seconds / 60)
     run = RunDir(run_dir)
     if resume:
-        run.require_run()
+        check_resume(run.train_config(), config, run.path)
     else:
         run.prepare_new()
     with run.lock():
         if resume:
             run.recover()
+            run.update_config(config.to_dict())  # what may change on resume (epochs, ...) is recorded
         result = Trainer(config, run_dir, resume=resume).fit(max_seconds)
         if pictures:
             from ..plots import save_model_pictures
 
             result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed)
     return result
+
+
+def check_resume(saved: TrainConfig, config: TrainConfig, where) -> None:
+    """Refuse, listing them, the fields of ``config`` that differ from the saved run's and may
+    not change on resume (:data:`pyro_vae.options.RESUMABLE` may)."""
+    conflicts = resume_conflicts(saved.to_dict(), config.to_dict())
+    if conflicts:
+        may = ", ".join(flag(f) for f in RESUMABLE) + ", --minutes"
+        raise OptionError(f"--resume {where} conflicts with the saved run: {'; '.join(conflicts)}; drop them "
+                          f"(only {may} may change)")
 
 
 def resume_config(run_dir, epochs: Optional[int] = None) -> TrainConfig:

@@ -81,7 +81,7 @@ def _cli(*args):
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     common = ["train", "--dataset", "mnist5k", "--model-opt", "hidden=[64]", "--model-opt", "z_dim=8",
-              "--batch-size", "10", "--epochs", "3", "--seed", "3", "--no-progress"]
+              "--batch-size", "10", "--epochs", "2", "--seed", "3", "--no-progress"]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(*common, "--out", str(killed)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -94,13 +94,13 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     done = torch.load(killed / "checkpoint_last.pt", weights_only=True)["epoch"]
-    assert done < 3, "the run finished before it was killed: the test proved nothing"
+    assert done < 2, "the run finished before it was killed: the test proved nothing"
 
     subprocess.run(_cli("train", "--resume", str(killed), "--no-progress"), check=True, capture_output=True)
     subprocess.run(_cli(*common, "--out", str(tmp_path / "whole")), check=True, capture_output=True)
     resumed = RunDir(killed).metrics()
     whole = RunDir(tmp_path / "whole").metrics()
-    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    assert [r["epoch"] for r in resumed] == [1, 2]
     assert [r["valid_elbo"] for r in resumed] == [r["valid_elbo"] for r in whole]
 
 

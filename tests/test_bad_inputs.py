@@ -1,0 +1,333 @@
+"""A table of bad inputs walked through the real CLI, each in its own process.
+
+For every case: a non-zero exit (2), exactly one line on stderr, ``pyro-vae: error: ...``,
+naming the problem (the expected fragment), and no traceback. Cases run in processes forked
+from a fresh interpreter that imported the CLI (see ``cli_runner``); a sample also runs through
+``python -m pyro_vae`` to show the two agree.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli_runner import CliRunner, run_module
+
+TINY = ["--dataset", "digits", "--model-opt", "z_dim=2", "--model-opt", "hidden=[8]", "--epochs", "1",
+        "--batch-size", "200"]
+
+
+@pytest.fixture(scope="module")
+def cli():
+    runner = CliRunner()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="module")
+def runs(cli, tmp_path_factory):
+    """Two trained runs (1 epoch, tiny nets): an unconditional VAE and a conditional one."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, model in (("vae", "vae"), ("cvae", "cvae")):
+        res = cli.run("train", "--model", model, *TINY, "--out", root / name)
+        assert res.rc == 0, res.stderr
+    return root
+
+
+# ---- setups: each makes what a case needs in its own folder `case` --------------------------------
+def copy_run(runs, case, which="vae"):
+    shutil.copytree(runs / which, case / "run")
+    return case / "run"
+
+
+def damage(name, content: bytes):
+    def setup(runs, case):
+        run = copy_run(runs, case)
+        (run / name).write_bytes(content)
+    return setup
+
+
+def edit_json(name, change):
+    def setup(runs, case):
+        run = copy_run(runs, case)
+        obj = json.loads((run / name).read_text())
+        (run / name).write_text(json.dumps(change(obj)))
+    return setup
+
+
+def make_file(relpath, content=b"x"):
+    def setup(runs, case):
+        (case / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (case / relpath).write_bytes(content)
+    return setup
+
+
+def user_model(body):
+    def setup(runs, case):
+        (case / "m.py").write_text(textwrap.dedent(body))
+    return setup
+
+
+def npz(**arrays):
+    def setup(runs, case):
+        (case / "data").mkdir()
+        np.savez(case / "data" / "binarized_mnist.npz", **arrays)
+    return setup
+
+
+def truncated_npz(runs, case):
+    npz(train=np.zeros((5, 784), np.uint8), valid=np.zeros((5, 784), np.uint8), test=np.zeros((5, 784), np.uint8))(runs, case)
+    path = case / "data" / "binarized_mnist.npz"
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def foreign_folder(runs, case):
+    (case / "out").mkdir()
+    (case / "out" / "samples.png").write_bytes(b"the user's own picture")
+
+
+def checkpoints_without_config(runs, case):
+    (case / "out").mkdir()
+    shutil.copy(runs / "vae" / "checkpoint_last.pt", case / "out")
+
+
+def swapped_checkpoint(runs, case):
+    run = copy_run(runs, case)
+    shutil.copy(runs / "cvae" / "checkpoint_best.pt", run / "checkpoint_best.pt")
+
+
+def torn_middle_metrics(runs, case):
+    run = copy_run(runs, case)
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "valid_elbo": -1.0}\n{"epo\n{"epoch": 2}\n')
+
+
+def eval_json_is_a_folder(runs, case):
+    run = copy_run(runs, case)
+    (run / "eval.json").mkdir()
+
+
+def locked(runs, case):
+    run = copy_run(runs, case)
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"4242\n")
+    return fd  # held (by this test process) until the case ends
+
+
+U = dict(
+    raises_in_init='''
+        from pyro_vae.model import LatentVariableModel
+        from pyro_vae.registry import register_model
+        @register_model("boom_init")
+        class Boom(LatentVariableModel):
+            def __init__(self, data, z_dim=2):
+                super().__init__(data)
+                raise ValueError("the user's bug")
+    ''',
+    raises_on_import='raise RuntimeError("broken at import")\n',
+    registers_nothing='x = 1\n',
+)
+
+R, C = "{case}/run", "{runs}/cvae"
+# (id, argv, expected fragment of the error line, setup or None)
+CASES = [
+    # -- train: options out of range or of the wrong type
+    ("z_dim=0", ["train", *TINY, "--model-opt", "z_dim=0", "--out", "{case}/o"], "z_dim=0: must be >= 1", None),
+    ("z_dim<0", ["train", *TINY, "--model-opt", "z_dim=-3", "--out", "{case}/o"], "z_dim=-3: must be >= 1", None),
+    ("z_dim=a", ["train", *TINY, "--model-opt", 'z_dim="a"', "--out", "{case}/o"], "z_dim='a': must be an integer", None),
+    ("z_dim=2.5", ["train", *TINY, "--model-opt", "z_dim=2.5", "--out", "{case}/o"], "z_dim=2.5: must be an integer", None),
+    ("hidden=[0]", ["train", *TINY, "--model-opt", "hidden=[0]", "--out", "{case}/o"], "hidden=[0]: must be a list of integers >= 1", None),
+    ("hidden=5", ["train", *TINY, "--model-opt", "hidden=5", "--out", "{case}/o"], "hidden=5: must be a list", None),
+    ("unknown model option", ["train", *TINY, "--model-opt", "zdim=3", "--out", "{case}/o"], "has no option 'zdim'", None),
+    ("activation=7", ["train", *TINY, "--model-opt", "activation=7", "--out", "{case}/o"], "activation=7: must be a string", None),
+    ("activation=nope", ["train", *TINY, "--model-opt", "activation=nope", "--out", "{case}/o"], "unknown activation 'nope': use one of", None),
+    ("model-opt without =", ["train", *TINY, "--model-opt", "z_dim", "--out", "{case}/o"], "expected KEY=VALUE", None),
+    ("batch 0", ["train", *TINY, "--batch-size", "0", "--out", "{case}/o"], "--batch-size must be an integer >= 1, got 0", None),
+    ("batch <0", ["train", *TINY, "--batch-size", "-5", "--out", "{case}/o"], "--batch-size must be an integer >= 1, got -5", None),
+    ("batch x", ["train", *TINY, "--batch-size", "x", "--out", "{case}/o"], "--batch-size: invalid int value: 'x'", None),
+    ("lr 0", ["train", *TINY, "--lr", "0", "--out", "{case}/o"], "--lr must be a number > 0, got 0.0", None),
+    ("lr <0", ["train", *TINY, "--lr", "-1", "--out", "{case}/o"], "--lr must be a number > 0, got -1.0", None),
+    ("lr nan", ["train", *TINY, "--lr", "nan", "--out", "{case}/o"], "--lr must be a number > 0, got nan", None),
+    ("lr inf", ["train", *TINY, "--lr", "inf", "--out", "{case}/o"], "--lr must be a number > 0, got inf", None),
+    ("seed <0", ["train", *TINY, "--seed", "-1", "--out", "{case}/o"], "--seed must be an integer in [0, 4294967295], got -1", None),
+    ("seed 2^32", ["train", *TINY, "--seed", "4294967296", "--out", "{case}/o"], "--seed must be an integer in [0, 4294967295]", None),
+    ("valid-k 0", ["train", *TINY, "--valid-k", "0", "--out", "{case}/o"], "--valid-k must be an integer >= 1, got 0", None),
+    ("epochs 0", ["train", *TINY, "--epochs", "0", "--out", "{case}/o"], "--epochs must be an integer >= 1, got 0", None),
+    ("epochs <0", ["train", *TINY, "--epochs", "-2", "--out", "{case}/o"], "--epochs must be an integer >= 1, got -2", None),
+    ("minutes <0", ["train", *TINY, "--minutes", "-1", "--out", "{case}/o"], "--minutes must be a number >= 0, got -1.0", None),
+    ("minutes nan", ["train", *TINY, "--minutes", "nan", "--out", "{case}/o"], "--minutes must be a number >= 0, got nan", None),
+    ("particles 0", ["train", *TINY, "--num-particles", "0", "--out", "{case}/o"], "--num-particles must be an integer >= 1", None),
+    ("unknown loss", ["train", *TINY, "--loss", "nope", "--out", "{case}/o"], "unknown loss 'nope'", None),
+    ("bad loss option", ["train", *TINY, "--loss", "iwae", "--loss-opt", "nope=1", "--out", "{case}/o"], "loss 'iwae' does not take the options ['nope']", None),
+    ("unknown schedule", ["train", *TINY, "--lr-schedule", "cosine", "--out", "{case}/o"], "--lr-schedule must be one of burda, constant", None),
+    ("on-nan maybe", ["train", *TINY, "--on-nan", "maybe", "--out", "{case}/o"], "argument --on-nan: invalid choice: 'maybe'", None),
+    ("device tpu", ["train", *TINY, "--device", "tpu", "--out", "{case}/o"], "--device must be cpu, cuda or cuda:N, got 'tpu'", None),
+    ("unknown model", ["train", *TINY, "--model", "nope", "--out", "{case}/o"], "unknown model 'nope'", None),
+    ("model file missing", ["train", *TINY, "--model", "{case}/missing.py", "--out", "{case}/o"], "missing.py does not exist", None),
+    ("model __init__ raises", ["train", *TINY[:1], "digits", "--model", "{case}/m.py", "--out", "{case}/o"],
+     "building model 'boom_init' (in {case}/m.py) with default options failed: ValueError: the user's bug", user_model(U["raises_in_init"])),
+    ("model import raises", ["train", "--dataset", "digits", "--model", "{case}/m.py", "--out", "{case}/o"],
+     "m.py failed: RuntimeError: broken at import", user_model(U["raises_on_import"])),
+    ("model file registers nothing", ["train", "--dataset", "digits", "--model", "{case}/m.py", "--out", "{case}/o"],
+     "registers no model", user_model(U["registers_nothing"])),
+    ("unknown dataset", ["train", "--dataset", "nope", "--out", "{case}/o"], "unknown dataset 'nope'", None),
+    ("likelihood vs data", ["train", "--dataset", "moons", "--out", "{case}/o"], "vae_gaussian", None),
+    ("no --out", ["train", *TINY], "train needs --out RUN_DIR", None),
+    ("unknown flag", ["train", *TINY, "--foo", "--out", "{case}/o"], "unrecognized arguments: --foo", None),
+    # -- damaged data files
+    ("data-dir is a file", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/f", "--out", "{case}/o"],
+     "is a file: point --data-dir", make_file("f")),
+    ("npz truncated", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "is not a readable .npz file", truncated_npz),
+    ("npz not a zip", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "is not a readable .npz file", make_file("data/binarized_mnist.npz", b"random bytes, not numpy")),
+    ("npz of strings", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "holds <U1 values, not numbers", npz(train=np.full((3, 784), "a"), valid=np.full((3, 784), "a"), test=np.full((3, 784), "a"))),
+    ("npz empty split", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "binarized_mnist.npz:valid is empty", npz(train=np.zeros((3, 784), np.uint8), valid=np.zeros((0, 784), np.uint8), test=np.zeros((3, 784), np.uint8))),
+    ("npz missing split", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "has no array 'test'", npz(train=np.zeros((3, 784), np.uint8), valid=np.zeros((3, 784), np.uint8))),
+    ("npz wrong shape", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "has shape (3, 10), expected (N, 784)", npz(train=np.zeros((3, 10), np.uint8), valid=np.zeros((3, 10), np.uint8), test=np.zeros((3, 10), np.uint8))),
+    ("npz not binary", ["train", "--dataset", "binarized-mnist", "--data-dir", "{case}/data", "--out", "{case}/o"],
+     "holds values other than 0 and 1", npz(train=np.full((3, 784), 7, np.uint8), valid=np.zeros((3, 784), np.uint8), test=np.zeros((3, 784), np.uint8))),
+    # -- train --out: nothing a user wrote is overwritten; paths that cannot be written
+    ("out is a file", ["train", *TINY, "--out", "{case}/f"], "is a file, not a folder", make_file("f")),
+    ("out is a foreign folder", ["train", *TINY, "--out", "{case}/out"], "is not empty and holds no pyro-vae run (samples.png)", foreign_folder),
+    ("out has checkpoints, no config", ["train", *TINY, "--out", "{case}/out"], "holds no pyro-vae run (checkpoint_last.pt)", checkpoints_without_config),
+    ("out holds a run", ["train", *TINY, "--out", "{runs}/vae"], "already holds a run: continue it with --resume", None),
+    ("out in /proc", ["train", *TINY, "--out", "/proc/pyro-vae-test/run"], "cannot create the run folder /proc/pyro-vae-test/run", None),
+    ("out below a file", ["train", *TINY, "--out", "{case}/f/run"], "cannot create the run folder", make_file("f")),
+    # -- resume
+    ("resume missing", ["train", "--resume", "{case}/none"], "not a pyro-vae run directory", None),
+    ("resume conflicting lr", ["train", "--resume", R, "--lr", "0.01"], "conflicts with the saved run: --lr: the run has 0.001, given 0.01", copy_run),
+    ("resume conflicting model", ["train", "--resume", R, "--model", "vae_cb"], "--model: the run has 'vae', given 'vae_cb'", copy_run),
+    ("resume conflicting options", ["train", "--resume", R, "--model-opt", "z_dim=3"], "--model-opt: the run has", copy_run),
+    ("resume conflicting out", ["train", "--resume", R, "--out", "{case}/elsewhere"], "a resumed run stays in {case}/run; drop --out", copy_run),
+    ("resume locked", ["train", "--resume", R, "--epochs", "2"], "is in use by process 4242", locked),
+    ("config not utf-8", ["train", "--resume", R], "config.json is not UTF-8", damage("config.json", b"\xff\xfe\x00garbage")),
+    ("config not json", ["train", "--resume", R], "config.json is not valid JSON", damage("config.json", b"{not json")),
+    ("config a list", ["train", "--resume", R], "config.json holds a JSON list, not an object", damage("config.json", b"[1, 2]")),
+    ("config lacks keys", ["train", "--resume", R], "config.json lacks the keys", edit_json("config.json", lambda c: {"model": c["model"]})),
+    ("config bad value", ["train", "--resume", R], "config.json: --batch-size must be an integer >= 1, got 0", edit_json("config.json", lambda c: {**c, "batch_size": 0})),
+    ("config unknown key", ["train", "--resume", R], "config.json has unknown keys colour", edit_json("config.json", lambda c: {**c, "colour": 1})),
+    ("model.json lacks keys", ["train", "--resume", R], "model.json lacks the keys hparams", edit_json("model.json", lambda m: {"model": "vae", "data": m["data"]})),
+    ("checkpoint truncated", ["train", "--resume", R, "--epochs", "2"], "checkpoint_last.pt is not a readable checkpoint", lambda r, c: _truncate(copy_run(r, c) / "checkpoint_last.pt")),
+    ("checkpoint empty", ["train", "--resume", R, "--epochs", "2"], "checkpoint_last.pt is not a readable checkpoint", damage("checkpoint_last.pt", b"")),
+    ("checkpoint random", ["train", "--resume", R, "--epochs", "2"], "checkpoint_last.pt is not a readable checkpoint", damage("checkpoint_last.pt", os.urandom(2000))),
+    ("metrics middle line torn", ["train", "--resume", R, "--epochs", "2"], "metrics.jsonl:2 is not a metrics line", torn_middle_metrics),
+    ("resume epochs x", ["train", "--resume", R, "--epochs", "x"], "--epochs: invalid int value: 'x'", copy_run),
+    # -- evaluate
+    ("k 0", ["evaluate", "{runs}/vae", "--k", "0"], "--k must be an integer >= 1, got 0", None),
+    ("k <0", ["evaluate", "{runs}/vae", "--k", "-1"], "--k must be an integer >= 1, got -1", None),
+    ("k abc", ["evaluate", "{runs}/vae", "--k", "abc"], "--k: invalid int value: 'abc'", None),
+    ("n 0", ["evaluate", "{runs}/vae", "--n", "0"], "--n must be an integer >= 1, got 0", None),
+    ("n <0", ["evaluate", "{runs}/vae", "--n", "-1"], "--n must be an integer >= 1, got -1", None),
+    ("n too large", ["evaluate", "{runs}/vae", "--k", "2", "--n", "100000"], "--n 100000 is more than the 250 datapoints of digits/test", None),
+    ("max-elements 0", ["evaluate", "{runs}/vae", "--max-elements", "0"], "--max-elements must be an integer >= 1, got 0", None),
+    ("max-elements <0", ["evaluate", "{runs}/vae", "--max-elements", "-5"], "--max-elements must be an integer >= 1, got -5", None),
+    ("eval seed <0", ["evaluate", "{runs}/vae", "--seed", "-1"], "--seed must be an integer in [0, 4294967295]", None),
+    ("split bogus", ["evaluate", "{runs}/vae", "--split", "bogus"], "argument --split: invalid choice: 'bogus'", None),
+    ("checkpoint bogus", ["evaluate", "{runs}/vae", "--checkpoint", "bogus"], "argument --checkpoint: invalid choice", None),
+    ("eval device cuda", ["evaluate", "{runs}/vae", "--device", "cuda"], "torch sees no CUDA device: use --device cpu", None),
+    ("eval device gpu", ["evaluate", "{runs}/vae", "--device", "gpu"], "--device must be cpu, cuda or cuda:N, got 'gpu'", None),
+    ("eval run missing", ["evaluate", "{case}/none"], "not a pyro-vae run directory", None),
+    ("eval run is a file", ["evaluate", "{case}/f"], "not a pyro-vae run directory", make_file("f")),
+    ("eval run empty folder", ["evaluate", "{case}"], "not a pyro-vae run directory", None),
+    ("eval best truncated", ["evaluate", R], "checkpoint_best.pt is not a readable checkpoint", lambda r, c: _truncate(copy_run(r, c) / "checkpoint_best.pt")),
+    ("eval best empty", ["evaluate", R], "checkpoint_best.pt is not a readable checkpoint", damage("checkpoint_best.pt", b"")),
+    ("eval best random", ["evaluate", R], "checkpoint_best.pt is not a readable checkpoint", damage("checkpoint_best.pt", os.urandom(3000))),
+    ("eval best missing", ["evaluate", R], "checkpoint_best.pt not found", lambda r, c: (copy_run(r, c) / "checkpoint_best.pt").unlink()),
+    ("eval config not utf-8", ["evaluate", R], "config.json is not UTF-8", damage("config.json", b"\xff\xfe\x00")),
+    ("eval config not json", ["evaluate", R], "config.json is not valid JSON", damage("config.json", b"")),
+    ("eval model.json not json", ["evaluate", R], "model.json is not valid JSON", damage("model.json", b"{")),
+    ("eval model.json unknown model", ["evaluate", R], "unknown model 'gone'", edit_json("model.json", lambda m: {**m, "model": "gone"})),
+    ("eval model file gone", ["evaluate", R], "gone.py does not exist", edit_json("model.json", lambda m: {**m, "source": "/nowhere/gone.py"})),
+    ("eval checkpoint of another model", ["evaluate", R], "does not fit the model of", swapped_checkpoint),
+    ("eval.json cannot be written", ["evaluate", R, "--k", "2", "--n", "3"], "cannot write", eval_json_is_a_folder),
+    # -- sample
+    ("sample n 0", ["sample", "{runs}/vae", "--n", "0"], "--n must be an integer >= 1, got 0", None),
+    ("sample n <0", ["sample", "{runs}/vae", "--n", "-2"], "--n must be an integer >= 1, got -2", None),
+    ("label beyond classes", ["sample", C, "--label", "10", "--out", "{case}/s.png"], "--label must be a class in [0, 9], got 10", None),
+    ("label <0", ["sample", C, "--label", "-1", "--out", "{case}/s.png"], "--label must be an integer >= 0, got -1", None),
+    ("label, unconditional", ["sample", "{runs}/vae", "--label", "3", "--out", "{case}/s.png"], "the model is not conditioned on labels", None),
+    ("out .gif", ["sample", "{runs}/vae", "--out", "{case}/s.gif"], "the extension of --out must be one of .png, .jpg, .jpeg, got '.gif'", None),
+    ("out no extension", ["sample", "{runs}/vae", "--out", "{case}/s"], "the extension of --out must be one of", None),
+    ("out in /proc", ["sample", "{runs}/vae", "--out", "/proc/s.png"], "cannot write /proc/s.png", None),
+    ("out folder missing", ["sample", "{runs}/vae", "--out", "{case}/no/s.png"], "cannot write {case}/no/s.png", None),
+    ("sample device cuda", ["sample", "{runs}/vae", "--device", "cuda"], "torch sees no CUDA device", None),
+    ("sample seed", ["sample", "{runs}/vae", "--seed", "-3"], "--seed must be an integer in [0, 4294967295]", None),
+    ("sample last damaged", ["sample", R, "--checkpoint", "last"], "checkpoint_last.pt is not a readable checkpoint", damage("checkpoint_last.pt", b"PK")),
+    ("sample run missing", ["sample", "{case}/none"], "not a pyro-vae run directory", None),
+    # -- the command itself
+    ("no command", [], "the following arguments are required: command", None),
+    ("unknown command", ["fly"], "argument command: invalid choice: 'fly'", None),
+]
+
+
+def _truncate(path: Path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("name,argv,fragment,setup", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_and_exit_2(cli, runs, tmp_path, name, argv, fragment, setup):
+    case = tmp_path
+    held = setup(runs, case) if setup else None
+    try:
+        fill = {"case": str(case), "runs": str(runs)}
+        res = cli.run(*[a.format(**fill) for a in argv], cwd=case)
+    finally:
+        if isinstance(held, int):
+            os.close(held)
+    assert res.rc == 2, (res.rc, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert len(res.stderr_lines) == 1, res.stderr
+    line = res.stderr_lines[0]
+    assert line.startswith("pyro-vae: error: "), line
+    assert fragment.format(**fill) in line, line
+
+
+def test_the_table_covers_every_class():
+    assert len(CASES) >= 100
+    commands = {c[1][0] for c in CASES if c[1]}
+    assert commands == {"train", "evaluate", "sample", "fly"}
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["train", "--dataset", "digits", "--batch-size", "0", "--out", "x"], "--batch-size must be an integer >= 1"),
+    (["evaluate", "nowhere", "--k", "0"], "--k must be an integer >= 1, got 0"),
+    (["train", "--foo"], "unrecognized arguments: --foo"),
+])
+def test_the_fork_server_and_python_m_agree(cli, tmp_path, argv, fragment):
+    direct, forked = run_module(*argv, cwd=tmp_path), cli.run(*argv, cwd=tmp_path)
+    assert (direct.rc, direct.stderr) == (forked.rc, forked.stderr)
+    assert direct.rc == 2 and fragment in direct.stderr and len(direct.stderr_lines) == 1
+
+
+def test_a_bug_is_one_line_with_exit_1_and_the_traceback_on_request(tmp_path):
+    """An exception that is no PyroVAEError (a bug of ours) still prints one line, exit 1."""
+    from pyro_vae import cli
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    import subprocess
+    import sys
+    code = ("import sys, pyro_vae.cli.listings as l\n"
+            "l.run_models = lambda a: 1 / 0\n"
+            "from pyro_vae.cli import main\n"
+            "sys.exit(main(['models']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("pyro-vae: internal error: ZeroDivisionError") and len(proc.stderr.splitlines()) == 1
+    env = {**os.environ, "PYRO_VAE_TRACEBACK": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    assert cli.one_line("a\n  b") == "a b" and broken  # one_line joins lines
