@@ -171,7 +171,7 @@ def evaluate_log_likelihood(
             "elbo": log_w.double().mean(0),
             "elbo_single": log_w[0],
             "kl": kl_draws.mean(0),
-            "kl_se": (kl_draws.std(0) / math.sqrt(k)) if k > 1 else torch.full_like(kl_draws[0], math.nan),
+            "kl_mc_se": (kl_draws.std(0) / math.sqrt(k)) if k > 1 else torch.full_like(kl_draws[0], math.nan),
             "ess": effective_sample_size(log_w),
             "log_px_var": log_estimate_variance(log_w),
         }

@@ -11,7 +11,7 @@ import numpy as np
 from .diagnostics import KHAT_THRESHOLD
 
 #: Per-datapoint columns, in the order they are written to the CSV table.
-COLUMNS = ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "kl_se", "ess", "khat", "log_px_var")
+COLUMNS = ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "kl_mc_se", "ess", "khat", "log_px_var")
 
 
 def mean_se(values: np.ndarray) -> tuple[float, float]:
@@ -32,7 +32,7 @@ class LogLikelihoodEstimate:
     * ``elbo_single``: :math:`\log w_1` (a single-sample ELBO)
     * ``kl``: :math:`\mathrm{KL}(q(z|x)\,\|\,p(z))`: the closed form where it is the KL
       (``kl_analytic``; see :mod:`.kl` for when), else the K-sample Monte Carlo estimate
-      :math:`\frac1K\sum_k \log q(z_k|x) - \log p(z_k)`; ``kl_se`` its standard error over the
+      :math:`\frac1K\sum_k \log q(z_k|x) - \log p(z_k)`; ``kl_mc_se`` its standard error over the
       K draws (0 for a closed form without latent parents); ``kl_note`` says why not closed form
     * ``reconstruction``: ``elbo + kl``, so that ``reconstruction - kl == elbo`` per datapoint
       (with the Monte Carlo KL it is :math:`\frac1K\sum_k \log p(x|z_k)`)

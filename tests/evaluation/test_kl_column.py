@@ -120,8 +120,8 @@ def test_kl_column_matches_the_closed_form_kl_of_the_chain(float64, kind):
     else:
         assert est.kl_note is None
     # per datapoint within Monte Carlo error (its own standard error), and unbiased on average
-    assert np.all(est.kl_se > 0) and np.all(est.kl_se < 0.3)
-    z = (est.kl - exact) / est.kl_se
+    assert np.all(est.kl_mc_se > 0) and np.all(est.kl_mc_se < 0.3)
+    z = (est.kl - exact) / est.kl_mc_se
     assert np.all(np.abs(z) < 5), z
     assert abs(z.mean()) < 3 / math.sqrt(len(z)) + 0.1
     # reconstruction - KL == ELBO per datapoint, whichever way the KL was computed
@@ -146,7 +146,9 @@ def test_zoo_models_kl_methods(float64):
     vae = build_model("vae", info, z_dim=3, hidden=[8])
     est = evaluate_log_likelihood(vae.model, vae.guide, x, k=20, progress=False)
     assert est.kl_analytic and est.kl_note is None
-    np.testing.assert_allclose(est.kl_se, 0, atol=1e-9)  # exact per datapoint: no Monte Carlo error
+    np.testing.assert_allclose(est.kl_mc_se, 0, atol=1e-9)  # exact per datapoint: no Monte Carlo error
+    summary = est.summary()  # kl_se: the standard error of the mean over datapoints, not the column above
+    assert summary["kl_se"] == pytest.approx(est.kl.std(ddof=1) / np.sqrt(len(est.kl))) and summary["kl_se"] > 0
     np.testing.assert_allclose(est.reconstruction - est.kl, est.elbo, atol=1e-9)
     hvae = build_model("hvae2", info, z1_dim=4, z2_dim=2)
     est = evaluate_log_likelihood(hvae.model, hvae.guide, x, k=20, progress=False)
