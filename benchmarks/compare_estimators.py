@@ -67,7 +67,7 @@ def main():
     if not (ref_dir / "checkpoint_last.pt").exists():
         train(TrainConfig(epochs=args.ref_epochs, **base), ref_dir)
     data = load_dataset(args.dataset, args.data_dir).for_likelihood("bernoulli")
-    snr_x = data.train_epoch(0, seed=0)[: args.snr_batch]
+    snr_x = data.train_rows(torch.arange(args.snr_batch), torch.Generator().manual_seed(0))
     test_x = data.test[torch.randperm(len(data.test), generator=torch.Generator().manual_seed(0))[: args.eval_n]]
 
     rows = []
@@ -89,12 +89,12 @@ def main():
             est = evaluate_model(result.model, test_x, k=args.eval_k, progress=False, diagnostics=False)
             rows.append({
                 "estimator": name, "k": k, "particles": k * OUTER.get(name, 1),
-                "train_bound": last["train_elbo"], "test_iw": float(est.log_px_iw.mean()),
+                "train_bound": last["train_objective"], "test_iw": float(est.log_px_iw.mean()),
                 "test_iw_se": float(est.log_px_iw.std() / math.sqrt(est.n)), "test_elbo": float(est.elbo.mean()),
                 "ms_per_step": 1000 * sum(m["train_time_s"] for m in result.metrics) / (steps * args.epochs),
                 **stats.as_dict(),
             })
-            print(f"{name:>6} K={k:<3} bound {last['train_elbo']:.2f}  test IW {rows[-1]['test_iw']:.2f}  "
+            print(f"{name:>6} K={k:<3} bound {last['train_objective']:.2f}  test IW {rows[-1]['test_iw']:.2f}  "
                   f"SNR guide {stats.snr_guide:.3f} model {stats.snr_model:.3f}", flush=True)
 
     columns = [("estimator", "estimator"), ("k", "K"), ("particles", "particles"),

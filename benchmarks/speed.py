@@ -236,7 +236,8 @@ def main():
     from pyro_vae.data import load_dataset
 
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
-    x_all = load_dataset("mnist5k").for_likelihood("bernoulli").train_epoch(0, seed=0)
+    data = load_dataset("mnist5k").for_likelihood("bernoulli")
+    x_all = data.train_rows(torch.arange(len(data.train)), torch.Generator().manual_seed(0))
     rows = []
     for item in args.estimators.split(","):
         name, k = item.split(":")

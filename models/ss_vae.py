@@ -73,7 +73,9 @@ class SemiSupervisedVAE(LatentVariableModel):
         """Most probable class under q(y | x)."""
         return self.classifier(x).argmax(-1)
 
-    def generate(self, n, y=None):
+    @torch.no_grad()
+    def sample(self, n, y=None):
+        """Means of p(x | z, y) for n prior draws of z, classes y (0, 1, 2, ... in turn by default)."""
         if y is None:
             y = torch.arange(n, device=self.device) % self.num_classes
         dummy = torch.zeros(n, self.x_dim, device=self.device)

@@ -25,7 +25,11 @@ DEVICES = ("cpu", "cuda")
 #: Picture formats ``sample --out`` writes (PIL through torchvision, or matplotlib).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Options that may differ on ``--resume`` from the saved run; any other difference is refused.
-RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device")
+RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger")
+#: What ``--logger`` may name (``None``: per-epoch lines on stderr only).
+LOGGERS = ("tensorboard",)
+#: Options that apply only to a user's data file (``--dataset PATH``).
+FILE_OPTIONS = ("data_kind", "split", "label_column", "image_size")
 
 _FLAGS = {"model_options": "--model-opt", "loss_options": "--loss-opt", "progress": "--no-progress",
           "max_skipped_fraction": "max_skipped_fraction"}
@@ -124,6 +128,54 @@ def check_train_config(cfg) -> None:
     cfg.valid_k = check_int("--valid-k", cfg.valid_k, 1)
     if not isinstance(cfg.progress, bool):
         raise OptionError(f"progress must be true or false, got {cfg.progress!r}")
+    if cfg.logger is not None:
+        check_choice("--logger", cfg.logger, LOGGERS)
+    check_data_file_options(cfg)
+    for field in ("model", "dataset", "data_dir"):  # one rule: paths are saved absolute
+        setattr(cfg, field, absolute_path(getattr(cfg, field), field))
+
+
+def absolute_path(value: Optional[str], field: str) -> Optional[str]:
+    """A path (a model ``file.py[:NAME]``, a data file or folder, --data-dir) made absolute; a
+    registered name unchanged."""
+    if value is None:
+        return None
+    if field == "model":
+        target, sep, pick = value.rpartition(":") if ".py:" in value else (value, "", "")
+        return str(Path(target).expanduser().resolve()) + sep + pick if target.endswith(".py") else value
+    if field == "dataset":
+        from .data.files import looks_like_path
+        from .data.registry import dataset_names
+
+        return str(Path(value).expanduser().resolve()) if value not in dataset_names() and looks_like_path(value) \
+            else value
+    return str(Path(value).expanduser().resolve())
+
+
+def check_data_file_options(cfg) -> None:
+    """--data-kind, --split, --label-column, --image-size: their values, and only with a data file."""
+    from .data.arrays import check_split
+    from .data.dataset import KINDS
+    from .data.registry import dataset_names
+
+    given = [flag(f) for f in FILE_OPTIONS if getattr(cfg, f) is not None]
+    if given and cfg.dataset in dataset_names():
+        raise OptionError(f"{', '.join(given)} apply to your own data files; dataset {cfg.dataset!r} has fixed "
+                          f"splits and kind: drop {', '.join(given)}")
+    if cfg.data_kind is not None:
+        check_choice("--data-kind", cfg.data_kind, KINDS)
+    if cfg.split is not None:
+        cfg.split = list(check_split(cfg.split))
+    if cfg.image_size is not None:
+        size = cfg.image_size
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            raise OptionError(f"--image-size must be two integers H W, got {size!r}")
+        cfg.image_size = [check_int("--image-size", s, 1) for s in size]
+    if cfg.label_column is not None and not isinstance(cfg.label_column, (str, int)):
+        raise OptionError(f"--label-column must be a column name or number, got {cfg.label_column!r}")
+    if cfg.data_source is not None and not (isinstance(cfg.data_source, dict) and "sha256" in cfg.data_source
+                                            and "path" in cfg.data_source):
+        raise OptionError(f"data_source must be the record a run writes (path, sha256, ...), got {cfg.data_source!r}")
 
 
 def check_minutes(minutes) -> Optional[float]:
@@ -183,6 +235,27 @@ class SampleOptions:
         check_device("--device", self.device)
         if self.out is not None:
             check_choice("the extension of --out", Path(self.out).suffix.lower(), IMAGE_SUFFIXES)
+
+
+#: What ``encode --out`` writes.
+LATENT_SUFFIXES = (".npz", ".csv")
+
+
+@dataclass
+class EncodeOptions:
+    split: str = "test"
+    out: Optional[str] = None
+    checkpoint: str = "best"
+    batch_size: int = 1000
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_choice("--split", self.split, ("test", "valid", "train"))
+        check_choice("--checkpoint", self.checkpoint, ("best", "last"))
+        self.batch_size = check_int("--batch-size", self.batch_size, 1)
+        check_device("--device", self.device)
+        if self.out is not None:
+            check_choice("the extension of --out", Path(self.out).suffix.lower(), LATENT_SUFFIXES)
 
 
 def check_label(label: Optional[int], uses_labels: bool, num_classes: Optional[int]) -> None:

@@ -121,6 +121,30 @@ def locked(runs, case):
     return fd  # held (by this test process) until the case ends
 
 
+def own(name, content):
+    """A user's data file ``case/NAME``: bytes, text, or arrays saved by numpy."""
+    def setup(runs, case):
+        path = case / name
+        if isinstance(content, dict):
+            np.savez(path, **content)
+        elif isinstance(content, np.ndarray):
+            np.save(path, content)
+        else:
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return setup
+
+
+def image_folder(sizes):
+    def setup(runs, case):
+        from PIL import Image
+
+        (case / "imgs").mkdir()
+        for i, (h, w) in enumerate(sizes):
+            Image.fromarray(np.zeros((h, w), np.uint8)).save(case / "imgs" / f"{i}.png")
+    return setup
+
+
+GREY = np.full((30, 4), 0.5, np.float32)
 U = dict(
     raises_in_init='''
         from pyro_vae.model import LatentVariableModel
@@ -266,6 +290,50 @@ CASES = [
     ("sample seed", ["sample", "{runs}/vae", "--seed", "-3"], "--seed must be an integer in [0, 4294967295]", None),
     ("sample last damaged", ["sample", R, "--checkpoint", "last"], "checkpoint_last.pt is not a readable checkpoint", damage("checkpoint_last.pt", b"PK")),
     ("sample run missing", ["sample", "{case}/none"], "not a pyro-vae run directory", None),
+    # -- a user's data
+    ("data file missing", ["train", "--dataset", "{case}/none.npz", "--out", "{case}/o"], "none.npz: no such file or folder", None),
+    ("data unknown suffix", ["train", "--dataset", "{case}/x.txt", "--out", "{case}/o"], "cannot read .txt", own("x.txt", "1 2")),
+    ("npy not an array", ["train", "--dataset", "{case}/x.npy", "--out", "{case}/o"], "cannot read {case}/x.npy as a .npy array", own("x.npy", b"junk")),
+    ("npz with stray keys", ["train", "--dataset", "{case}/x.npz", "--out", "{case}/o"], "has unknown keys extra", own("x.npz", {"train": GREY, "extra": GREY})),
+    ("npz of several arrays", ["train", "--dataset", "{case}/x.npz", "--out", "{case}/o"], "holds the arrays a, b: keep one array", own("x.npz", {"a": GREY, "b": GREY})),
+    ("npz labels without rows", ["train", "--dataset", "{case}/x.npz", "--out", "{case}/o"], "labels of x.npz/train have shape (3,); expected (30,)", own("x.npz", {"train": GREY, "y_train": np.zeros(3)})),
+    ("negative labels", ["train", "--dataset", "{case}/x.npz", "--out", "{case}/o"], "must be integers 0..C-1", own("x.npz", {"train": GREY, "y_train": -np.ones(30)})),
+    ("data NaN", ["train", "--dataset", "{case}/x.npy", "--model", "vae_gaussian", "--out", "{case}/o"], "contains NaN or inf", own("x.npy", np.array([[1.0, np.nan]] * 30, np.float32))),
+    ("csv ragged", ["train", "--dataset", "{case}/t.csv", "--out", "{case}/o"], "line 3 has 1 columns, the first line has 2", own("t.csv", "1,2\n3,4\n5\n")),
+    ("csv word", ["train", "--dataset", "{case}/t.csv", "--out", "{case}/o"], "line 2, column 1: 'x' is not a number", own("t.csv", "1,2\n3,x\n")),
+    ("csv label column unknown", ["train", "--dataset", "{case}/t.csv", "--label-column", "kind", "--out", "{case}/o"], "--label-column kind is not a column", own("t.csv", "a,b\n1,2\n")),
+    ("label column on npz", ["train", "--dataset", "{case}/x.npz", "--label-column", "y", "--out", "{case}/o"], "--label-column applies to .csv files", own("x.npz", {"train": GREY})),
+    ("split two parts", ["train", "--dataset", "{case}/x.npz", "--split", "0.5,0.5", "--out", "{case}/o"], "--split must be three fractions > 0 that sum to 1", own("x.npz", {"train": GREY})),
+    ("split not numbers", ["train", "--dataset", "{case}/x.npz", "--split", "a,b,c", "--out", "{case}/o"], "expected three fractions like 0.8,0.1,0.1", None),
+    ("split too few rows", ["train", "--dataset", "{case}/x.npz", "--out", "{case}/o"], "too few to split", own("x.npz", {"train": GREY[:3]})),
+    ("split on a named dataset", ["train", *TINY, "--split", "0.8,0.1,0.1", "--out", "{case}/o"], "--split apply to your own data files", None),
+    ("data kind binary on grey", ["train", "--dataset", "{case}/x.npz", "--data-kind", "binary", "--out", "{case}/o"], "--data-kind binary but", own("x.npz", {"train": GREY})),
+    ("bernoulli on real data", ["train", "--dataset", "{case}/x.npz", "--out", "{case}/o"], "holds real values but a bernoulli likelihood", own("x.npz", {"train": GREY * 3})),
+    ("image size 0", ["train", "--dataset", "{case}/imgs", "--image-size", "0", "4", "--out", "{case}/o"], "--image-size must be an integer >= 1, got 0", image_folder([(4, 4)] * 10)),
+    ("images of two sizes", ["train", "--dataset", "{case}/imgs", "--out", "{case}/o"], "pass --image-size H W", image_folder([(4, 4)] * 9 + [(5, 4)])),
+    ("image not an image", ["train", "--dataset", "{case}/imgs", "--out", "{case}/o"], "cannot read the image", lambda r, c: (image_folder([(4, 4)] * 9)(r, c), (c / "imgs" / "z.png").write_bytes(b"no"))),
+    ("empty image folder", ["train", "--dataset", "{case}/imgs", "--out", "{case}/o"], "holds no .png/.jpg/.jpeg images", make_file("imgs/readme.txt")),
+    ("conv_vae on 16x16", ["train", "--dataset", "{case}/x.npz", "--model", "conv_vae", "--out", "{case}/o"], "Conv28 maps 28x28 images", own("x.npz", {"train": np.zeros((30, 16, 16), np.float32)})),
+    ("eval data gone", ["evaluate", R], "/nowhere/x.npz is gone: if it moved, point to it with --dataset PATH", edit_json("config.json", lambda c: {**c, "dataset": "/nowhere/x.npz", "data_source": {"path": "/nowhere/x.npz", "bytes": 1, "sha256": "0" * 64}})),
+    ("eval dataset moved elsewhere, missing", ["evaluate", R, "--dataset", "{case}/moved.npz"], "--dataset {case}/moved.npz: no such file or folder", edit_json("config.json", lambda c: {**c, "dataset": "/nowhere/x.npz", "data_source": {"path": "/nowhere/x.npz", "bytes": 1, "sha256": "0" * 64}})),
+    ("eval data changed", ["evaluate", R, "--dataset", "{case}/x.npz"], "is not the data the run was trained on", lambda r, c: (own("x.npz", {"train": GREY})(r, c), edit_json("config.json", lambda cfg: {**cfg, "dataset": "/nowhere/x.npz", "data_source": {"path": "/nowhere/x.npz", "bytes": 1, "sha256": "0" * 64}})(r, c))),
+    # -- experiments as files
+    ("config missing", ["train", "--config", "{case}/none.toml", "--out", "{case}/o"], "--config {case}/none.toml: cannot read it", None),
+    ("config bad toml", ["train", "--config", "{case}/c.toml", "--out", "{case}/o"], "is not valid TOML", own("c.toml", "epochs = = 3")),
+    ("config bad json", ["train", "--config", "{case}/c.json", "--out", "{case}/o"], "is not valid JSON", own("c.json", "{")),
+    ("config suffix", ["train", "--config", "{case}/c.ini", "--out", "{case}/o"], "cannot read .ini; give a .toml, .json or .yaml", own("c.ini", "x")),
+    ("config a list", ["train", "--config", "{case}/c.json", "--out", "{case}/o"], "holds a list; it must be a table", own("c.json", "[1]")),
+    ("config unknown keys", ["train", "--config", "{case}/c.toml", "--out", "{case}/o"], "has unknown keys epoch: the keys are", own("c.toml", "epoch = 2")),
+    ("config bad value", ["train", "--config", "{case}/c.toml", "--out", "{case}/o"], "--batch-size must be an integer >= 1, got 0", own("c.toml", "batch_size = 0")),
+    ("set into a number", ["train", "--set", "lr.x=1", "--out", "{case}/o"], "--lr must be a number, got {{'x': 1}}", None),
+    ("set on resume", ["train", "--resume", "{runs}/vae", "--set", "lr=0.1"], "continues a run with its saved configuration: drop --set", None),
+    ("logger unknown", ["train", *TINY, "--logger", "wandb", "--out", "{case}/o"], "argument --logger: invalid choice: 'wandb'", None),
+    # -- encode
+    ("encode out .txt", ["encode", "{runs}/vae", "--out", "{case}/z.txt"], "the extension of --out must be one of .npz, .csv", None),
+    ("encode split", ["encode", "{runs}/vae", "--split", "dev"], "--split must be one of test, valid, train, got 'dev'", None),
+    ("encode batch 0", ["encode", "{runs}/vae", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0", None),
+    ("encode dataset on a named run", ["encode", "{runs}/vae", "--dataset", "{case}/x.npz"], "the run was trained on 'digits', not on a data file", None),
+    ("encode run missing", ["encode", "{case}/none"], "not a pyro-vae run directory", None),
     # -- the command itself
     ("no command", [], "the following arguments are required: command", None),
     ("unknown command", ["fly"], "argument command: invalid choice: 'fly'", None),
@@ -297,7 +365,7 @@ def test_bad_input_gives_one_line_and_exit_2(cli, runs, tmp_path, name, argv, fr
 def test_the_table_covers_every_class():
     assert len(CASES) >= 100
     commands = {c[1][0] for c in CASES if c[1]}
-    assert commands == {"train", "evaluate", "sample", "fly"}
+    assert commands == {"train", "evaluate", "sample", "encode", "fly"}
 
 
 @pytest.mark.parametrize("argv,fragment", [

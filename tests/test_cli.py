@@ -94,7 +94,8 @@ def test_a_users_model_file_trains_and_reloads_from_the_cli(tmp_path):
                 "--no-progress")
     assert proc.returncode == 0, proc.stderr
     spec = json.loads((run / "model.json").read_text())
-    assert spec["model"] == "my_tiny_vae" and spec["source"] == str(path.resolve())
+    assert spec["model"] == "my_tiny_vae" and spec["source_origin"] == str(path.resolve())
+    assert spec["source"] == "model.py" and (run / "model.py").read_text() == USER_MODEL  # kept in the run
     proc = _run("evaluate", str(run), "--k", "10", "--no-progress")  # a fresh process finds the file again
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "eval.json").read_text())["model"] == str(path)

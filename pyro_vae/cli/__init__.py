@@ -14,11 +14,12 @@ traceback:
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
 from ..errors import OptionError, PyroVAEError
-from . import evaluate, listings, sample, train
+from . import encode, evaluate, listings, sample, train
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
@@ -37,13 +38,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="pyro-vae", description="Variational autoencoders in Pyro: train, evaluate "
-                "log-likelihood bounds, sample.")
+    p = _Parser(prog="pyro-vae", description="Variational autoencoders in Pyro: train on a dataset or "
+                "your own data, evaluate log-likelihood bounds, sample, encode.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     listings.add_parsers(sub)
     train.add_parser(sub)
     evaluate.add_parser(sub)
     sample.add_parser(sub)
+    encode.add_parser(sub)
     return p
 
 
@@ -58,7 +60,23 @@ def _os_error_line(e: OSError) -> str:
     return f"cannot access {where}: {reason}" if where else reason
 
 
+class _StderrLines(logging.Handler):
+    """The library's log lines (one per epoch) on whatever ``sys.stderr`` is at the time."""
+
+    def emit(self, record):
+        print(record.getMessage(), file=sys.stderr, flush=True)
+
+
+def _log_to_stderr() -> None:
+    log = logging.getLogger("pyro_vae")
+    if not any(isinstance(h, _StderrLines) for h in log.handlers):
+        log.addHandler(_StderrLines())
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv=None) -> int:
+    _log_to_stderr()
     try:
         args = build_parser().parse_args(argv)
         return args.fn(args)

@@ -16,6 +16,8 @@ def add_parser(sub) -> None:
     e.add_argument("--n", type=int, default=None, help="evaluate only the first N datapoints (N >= 1)")
     e.add_argument("--checkpoint", default="best", choices=["best", "last"])
     e.add_argument("--data-dir", help="override the data folder saved with the run")
+    e.add_argument("--dataset", metavar="PATH", help="the new place of the run's data file, if it moved "
+                   "(checked to be the same data by its content hash)")
     e.add_argument("--max-elements", type=int, default=4096,
                    help="datapoints x particles per vectorized block, >= 1: bounds memory (see README)")
     e.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
@@ -26,19 +28,15 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import sys
 
-    from ..data import load_dataset
     from ..evaluation import evaluate_model
     from ..options import EvaluateOptions, resolve_device
-    from ..training import RunDir, load_trained_model
+    from ..runs import load_run
 
     opts = EvaluateOptions(k=args.k, split=args.split, seed=args.seed, n=args.n, checkpoint=args.checkpoint,
                            max_elements=args.max_elements, device=args.device)
-    device = resolve_device(opts.device)
-    run_dir = RunDir(args.run_dir)
-    cfg = run_dir.config()
-    model = load_trained_model(args.run_dir, opts.checkpoint, device)
-    data = load_dataset(cfg["dataset"], args.data_dir or cfg.get("data_dir")).for_likelihood(model.likelihood)
-    x, y = data.split(opts.split)
+    run = load_run(args.run_dir, opts.checkpoint, resolve_device(opts.device), args.dataset, args.data_dir)
+    run_dir, cfg, model = run.run_dir, run.config.to_dict(), run.model
+    x, y = run.data.split(opts.split)
     if opts.n is not None:
         if opts.n > len(x):
             raise OptionError(f"--n {opts.n} is more than the {len(x)} datapoints of {cfg['dataset']}/{opts.split}: "

@@ -10,11 +10,10 @@ def add_parsers(sub) -> None:
 
 
 def run_models(args) -> int:
-    from ..registry import model_entries
+    from ..registry import zoo_listing  # reads the zoo's source: no torch import, a fast start
 
-    for e in model_entries():
-        where = f"  [{e.source}]" if e.source else ""
-        print(f"{e.name:<16} {getattr(e.cls, 'likelihood', '?'):<21} {e.description}{where}")
+    for name, likelihood, description in zoo_listing():
+        print(f"{name:<16} {likelihood:<21} {description}")
     return 0
 
 

@@ -16,6 +16,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     import torch
 
     from ..options import SampleOptions, check_label, resolve_device
@@ -33,11 +35,11 @@ def run(args) -> int:
     if model.uses_labels:
         y = (torch.full((opts.n,), opts.label) if opts.label is not None
              else torch.arange(opts.n) % int(classes or 1)).to(device)
-    images = model.generate(opts.n, y)
+    images = model.sample(opts.n, y)
     out = opts.out or RunDir(args.run_dir).file("samples.png")
     shape = model.data_info.get("image_shape")
     if shape:
-        save_image_grid(images, shape, out, nrow=min(10, opts.n))
+        save_image_grid(images, shape, out, nrow=min(10, opts.n), title=f"{Path(args.run_dir).name}: {opts.n} samples")
     else:
         save_point_cloud({"samples (means)": images[:, :2]}, out)
     print(f"wrote {opts.n} samples to {out}")

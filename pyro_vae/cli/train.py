@@ -22,6 +22,14 @@ def key_value(text: str):
         return key, value
 
 
+def fractions(text: str) -> list:
+    """``0.8,0.1,0.1`` -> ``[0.8, 0.1, 0.1]`` (checked to sum to 1 with the configuration)."""
+    try:
+        return [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three fractions like 0.8,0.1,0.1, got {text!r}") from None
+
+
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model; writes a run directory",
                        description="Train a model with SVI. Writes config.json, model.json, metrics.jsonl, "
@@ -29,8 +37,24 @@ def add_parser(sub) -> None:
                        "with --resume RUN_DIR; on resume only --epochs, --minutes, --no-progress, --on-nan, "
                        "--data-dir and --device may differ from the saved run.")
     # Every default is None here: the defaults are TrainConfig's, and --resume must know what was given.
+    t.add_argument("--config", metavar="FILE", help="options from a .toml, .json (a run's config.json "
+                   "reproduces the run) or .yaml file (keys as in config.json); flags given override it")
+    t.add_argument("--set", action="append", type=key_value, metavar="KEY=VALUE", dest="sets",
+                   help="override one key of --config, VALUE parsed as JSON (e.g. lr=0.0003, "
+                        "model_options.z_dim=2); repeatable")
     t.add_argument("--model", help="zoo name (see `pyro-vae models`) or path/to/file.py[:NAME] (default vae)")
-    t.add_argument("--dataset", help="dataset name (see `pyro-vae datasets`; default mnist5k)")
+    t.add_argument("--dataset", help="dataset name (see `pyro-vae datasets`; default mnist5k) or PATH of your "
+                   "data: .npy (memory-mapped), .npz, .pt, .csv, or a folder of PNG/JPEG images")
+    t.add_argument("--data-kind", choices=["binary", "grey", "real"],
+                   help="override the kind detected from the values of your data (all 0/1: binary; in [0, 1] "
+                        "or integers 0..255: grey; else real)")
+    t.add_argument("--split", type=fractions, metavar="TRAIN,VALID,TEST",
+                   help="fractions for a data file without valid/test arrays (default 0.8,0.1,0.1; seeded, "
+                        "the same for every run)")
+    t.add_argument("--label-column", metavar="NAME", help="CSV column with the labels (name or 0-based number)")
+    t.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize a folder's images")
+    t.add_argument("--logger", choices=["tensorboard"], help="also log scalars and pictures each epoch into "
+                   "RUN_DIR/tb (needs pip install 'pyro-vae[tensorboard]')")
     t.add_argument("--data-dir", help="folder with downloaded data (default $PYRO_VAE_DATA or ~/.cache/pyro-vae)")
     t.add_argument("--model-opt", action="append", type=key_value, metavar="KEY=VALUE",
                    help="model hyper-parameter, VALUE parsed as JSON (e.g. z_dim=2, hidden=[400]); repeatable")
@@ -68,15 +92,21 @@ def given_options(args) -> dict:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
         "progress": not args.no_progress and sys.stderr.isatty(),
+        "data_kind": args.data_kind, "split": args.split, "label_column": args.label_column,
+        "image_size": args.image_size, "logger": args.logger,
     }
 
 
 def build_config(args):
     """``(config, run_dir, resume)`` from the flags: a new run's config, or the saved one with
     the options that may change on resume (any other difference is refused in one line)."""
+    from ..config_file import apply_sets, read_config_file
     from ..training import RunDir, TrainConfig
 
     given = given_options(args)
+    if args.resume and (args.config or args.sets):
+        raise OptionError(f"--resume {args.resume} continues a run with its saved configuration: drop "
+                          f"{'--config' if args.config else '--set'}")
     if args.resume:  # train() refuses options that conflict with the saved run, listing them
         if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
             raise OptionError(f"--resume {args.resume} conflicts with --out {args.out}: a resumed run stays "
@@ -85,7 +115,11 @@ def build_config(args):
         return dataclasses.replace(saved, **{k: v for k, v in given.items() if v is not None}), args.resume, True
     if not args.out:
         raise OptionError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
-    return TrainConfig(**{k: v for k, v in given.items() if v is not None}), args.out, False
+    base = read_config_file(args.config) if args.config else {}
+    base = apply_sets(base, args.sets or [])
+    source = args.config or "--set"
+    merged = {**base, **{k: v for k, v in given.items() if v is not None}}
+    return TrainConfig.from_dict(merged, source=source, complete=False), args.out, False
 
 
 def run(args) -> int:

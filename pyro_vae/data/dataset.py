@@ -27,9 +27,14 @@ _TEST_BINARIZATION_SEED = 20151231  # fixed: every run evaluates on the same bin
 class Dataset:
     """Train/valid/test splits of flattened datapoints, ``float32`` tensors of shape ``[N, D]``.
 
+    The training split may instead be a :class:`~pyro_vae.data.rows.MappedRows` (rows of a
+    memory-mapped ``.npy``, read a batch at a time); read batches with :meth:`train_rows`.
+    ``image_shape`` is ``(H, W)`` or ``(C, H, W)``; ``source`` describes a user's file
+    (:func:`pyro_vae.data.source.describe`) so a run can find it again.
+
     ``kind`` says what the values are: ``binary`` (0/1), ``grey`` ([0, 1] intensities) or
     ``real``. With ``dynamic_binarization`` the training split holds grey intensities and
-    :meth:`train_epoch` draws a fresh Bernoulli binarization for each epoch (Salakhutdinov &
+    :meth:`train_rows` draws a fresh Bernoulli binarization of each batch (Salakhutdinov &
     Murray 2008), while valid/test were binarized once with a fixed seed.
     """
 
@@ -44,6 +49,23 @@ class Dataset:
     image_shape: Optional[tuple] = None
     num_classes: Optional[int] = None
     dynamic_binarization: bool = False
+    source: Optional[dict] = None
+
+    @classmethod
+    def from_arrays(cls, train, valid=None, test=None, labels=None, kind: Optional[str] = None,
+                    image_shape=None, split=(0.8, 0.1, 0.1), seed: int = 0, name: str = "arrays") -> "Dataset":
+        """A dataset from numpy arrays or tensors (rows ``[N, D]``, images ``[N, H, W]``,
+        ``[N, C, H, W]`` or ``[N, H, W, C]``).
+
+        The kind is detected from the values unless ``kind`` is given (all 0/1: ``binary``;
+        within [0, 1]: ``grey``; integers 0..255: ``grey`` after division by 255; else ``real``).
+        Without ``valid`` / ``test`` the rows are permuted with ``seed`` and cut by ``split``.
+        ``labels``: integers 0..C-1, one array for ``train`` or one per split. See
+        :mod:`pyro_vae.data.arrays`.
+        """
+        from .arrays import dataset_from_arrays
+
+        return dataset_from_arrays(train, valid, test, labels, kind, image_shape, split, seed, name)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -58,6 +80,11 @@ class Dataset:
                     f"{self.name}/{split} has {x.shape[1]} features per row, train has "
                     f"{self.train.shape[1]}: all splits must have the same width"
                 )
+
+    @property
+    def image_channels(self) -> int:
+        """1 for grey images and tables, C for ``(C, H, W)`` images."""
+        return int(self.image_shape[0]) if self.image_shape and len(self.image_shape) == 3 else 1
 
     @property
     def x_dim(self) -> int:
@@ -107,16 +134,24 @@ class Dataset:
             f"or a dataset of images"
         )
 
-    def train_epoch(self, epoch: int, seed: int) -> torch.Tensor:
-        """The training split for ``epoch``: freshly binarized if the dataset is dynamic."""
-        if not self.dynamic_binarization:
-            return self.train
-        gen = torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
-        return torch.bernoulli(self.train, generator=gen)
+    def train_rows(self, idx: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Rows ``idx`` of the training split as a float tensor; with dynamic binarization a
+        fresh Bernoulli draw of them from ``generator``."""
+        rows = self.train[idx]
+        if self.dynamic_binarization:
+            rows = torch.bernoulli(rows, generator=generator)
+        return rows
 
 
 def check_finite_2d(x: torch.Tensor, what: str) -> None:
-    """Raise a :class:`DataError` unless ``x`` is a 2-D floating tensor without NaN or inf."""
+    """Raise a :class:`DataError` unless ``x`` is a 2-D floating tensor without NaN or inf
+    (a :class:`~pyro_vae.data.rows.MappedRows` is checked block by block)."""
+    from .rows import MappedRows
+
+    if isinstance(x, MappedRows):
+        for start, block in x.blocks():
+            _check_finite_block(block, what, start)
+        return
     if not isinstance(x, torch.Tensor):
         raise DataError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2:
@@ -126,17 +161,31 @@ def check_finite_2d(x: torch.Tensor, what: str) -> None:
         )
     if not torch.is_floating_point(x):
         raise DataError(f"{what} has dtype {x.dtype}; convert it with x.float()")
+    _check_finite_block(x, what, 0)
+
+
+def _check_finite_block(x: torch.Tensor, what: str, first_row: int) -> None:
     bad = ~torch.isfinite(x)
     if bad.any():
         rows = bad.any(1).nonzero().flatten()
+        count = "" if first_row else f" in {len(rows)} row(s)"
         raise DataError(
-            f"{what} contains NaN or inf in {len(rows)} row(s) (first: row {int(rows[0])}): "
+            f"{what} contains NaN or inf{count} (first: row {first_row + int(rows[0])}): "
             f"drop or impute those rows"
         )
 
 
 def check_data_for_model(x: torch.Tensor, x_dim: int, likelihood: str, what: str = "data") -> None:
-    """Check ``x`` before it reaches a model with ``x_dim`` features and ``likelihood``."""
+    """Check ``x`` before it reaches a model with ``x_dim`` features and ``likelihood``
+    (a :class:`~pyro_vae.data.rows.MappedRows` block by block)."""
+    from .rows import MappedRows
+
+    if isinstance(x, MappedRows):
+        if x.shape[1] != x_dim:
+            check_data_for_model(x[[0]], x_dim, likelihood, what)
+        for _, block in x.blocks():
+            check_data_for_model(block, x_dim, likelihood, what)
+        return
     check_finite_2d(x, what)
     if x.shape[1] != x_dim:
         raise DataError(

@@ -36,6 +36,13 @@ class TrainConfig:
     max_skipped_fraction: float = 0.1  # with on_nan="skip": give up above this share of an epoch
     valid_k: int = 1  # particles per datapoint for the per-epoch validation ELBO / IW bound
     progress: bool = True
+    logger: Optional[str] = None  # "tensorboard": scalars and pictures into RUN/tb/ each epoch
+    # a user's data file (--dataset PATH): how to read it
+    data_kind: Optional[str] = None  # binary, grey or real (None: detected from the values)
+    split: Optional[list] = None  # train, valid, test fractions when the file has no splits (0.8, 0.1, 0.1)
+    label_column: Optional[str] = None  # CSV column holding the labels
+    image_size: Optional[list] = None  # [H, W]: resize a folder's images
+    data_source: Optional[dict] = None  # written by the trainer: path, bytes, sha256, split, kind
 
     def __post_init__(self):
         check_train_config(self)
@@ -44,13 +51,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "the configuration") -> "TrainConfig":
-        """A config from a dict (a run's config.json): unknown or missing keys are refused."""
+    def from_dict(cls, d: dict, source: str = "the configuration", complete: bool = True) -> "TrainConfig":
+        """A config from a dict: unknown keys are refused; with ``complete`` (a run's
+        config.json) so are missing :data:`REQUIRED_KEYS`, else missing keys take defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise OptionError(f"{source} has unknown keys {', '.join(unknown)}: the keys are {', '.join(sorted(known))}")
-        missing = [k for k in REQUIRED_KEYS if k not in d]
+        missing = [k for k in REQUIRED_KEYS if k not in d] if complete else []
         if missing:
             raise OptionError(f"{source} lacks the keys {', '.join(missing)}: it is damaged or not a pyro-vae config")
         try:

@@ -4,6 +4,8 @@ Layout::
 
     RUN_DIR/config.json          the exact training configuration (its presence makes a run)
     RUN_DIR/model.json           the model spec (name, source file, hyper-parameters, data info)
+    RUN_DIR/model.py             a copy of the user's model file (a model given by path), with
+                                 its sha256 in model.json: evaluate, sample and resume use it
     RUN_DIR/metrics.jsonl        one JSON line per completed epoch
     RUN_DIR/checkpoint_last.pt   state_dicts after the last completed epoch (+ optimizer)
     RUN_DIR/checkpoint_best.pt   state_dicts at the best validation ELBO
@@ -24,6 +26,10 @@ Rules:
 * Damaged files (a truncated checkpoint, a config.json that is not JSON, ...) raise
   :class:`~pyro_vae.errors.RunDirError` naming the file and what to do.
 
+Paths: config.json and model.json hold absolute paths to what lies outside the run
+directory (a data file, the original model file) and paths relative to the run directory for
+what lies inside it (``model.py``), so a run folder can be moved or copied whole.
+
 Checkpoints hold tensors and plain numbers only (``torch.load(weights_only=True)`` reads
 them); the model is rebuilt from ``model.json`` by :func:`pyro_vae.registry.model_from_spec`.
 """
@@ -42,6 +48,7 @@ from ..errors import OutputError, RunDirError
 from ..files import atomic_write_bytes, read_json_object, remove_stale_temporaries, write_json
 
 LOCK_NAME = ".lock"
+MODEL_COPY = "model.py"
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "best_valid_elbo")
 SPEC_KEYS = ("model", "hparams", "data")
 
@@ -194,9 +201,22 @@ class RunDir:
         first, since config.json is what makes the folder a run."""
         if self.exists() or self._foreign_entries():
             self.prepare_new()  # raises: something appeared since
+        spec = self.keep_model_source(spec)
         write_json(self.file("model.json"), spec)
         self._write_metrics([])
         write_json(self.config_path, config)
+
+    def keep_model_source(self, spec: dict) -> dict:
+        """Copy a user's model file into the run (``model.py``); the spec then points to the copy."""
+        import hashlib
+
+        if not spec.get("source"):
+            return spec
+        original = Path(spec["source"])
+        code = original.read_bytes()
+        atomic_write_bytes(self.file(MODEL_COPY), lambda f: f.write(code))
+        return {**spec, "source": MODEL_COPY, "source_sha256": hashlib.sha256(code).hexdigest(),
+                "source_origin": str(original)}
 
     def update_config(self, config: dict) -> None:
         """Rewrite config.json of an existing run (under :meth:`lock`) when ``config`` differs."""
@@ -235,7 +255,7 @@ def load_trained_model(run_dir, which: str = "best", device="cpu"):
     device = resolve_device(str(device))
     run = RunDir(run_dir)
     run.require_run()
-    model = model_from_spec(run.spec())
+    model = model_from_spec(run.spec(), run.path)
     state = run.load_checkpoint(which, map_location=device)
     try:
         model.load_state_dict(state["model"])

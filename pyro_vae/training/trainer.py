@@ -22,13 +22,14 @@ import numpy as np
 import pyro
 import torch
 
-from ..data import load_dataset
 from ..errors import OptionError, RunDirError, TrainingDiverged
 from ..evaluation import evaluate_model
 from ..infer.losses import make_loss
 from ..options import RESUMABLE, check_minutes, flag, resolve_device, resume_conflicts
 from ..registry import build_model, model_from_spec
+from ..runs import load_config_data
 from .config import TrainConfig
+from .logging import LOG, epoch_line, make_epoch_logs, require_tensorboard
 from .run_dir import RunDir
 from .schedule import learning_rate
 
@@ -38,13 +39,20 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
 
 
-def svi_step(loss: pyro.infer.ELBO, model, optimizer: torch.optim.Optimizer, batch: tuple) -> float:
+def svi_step(loss: pyro.infer.ELBO, model, optimizer: torch.optim.Optimizer, batch: tuple,
+             grad_norms: Optional[list] = None) -> float:
     """One training step: ``loss.loss_and_grads`` (Pyro's SVI contract) then the optimizer.
 
     Returns the loss; when it is not finite the gradients are dropped and no step is taken.
+    With ``grad_norms`` the Euclidean norm of all gradients is appended to it (before the step).
     """
     value = loss.loss_and_grads(model.model, model.guide, *batch)
     if math.isfinite(value):
+        if grad_norms is not None:
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            if grads:
+                grad_norms.append(float(torch.linalg.vector_norm(torch.stack(
+                    [torch.linalg.vector_norm(g) for g in grads]))))
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return value
@@ -76,11 +84,13 @@ class Trainer:
         self.config = config
         self.run = RunDir(run_dir)
         self.device = resolve_device(config.device)
-        dataset = load_dataset(config.dataset, config.data_dir)
+        dataset = load_config_data(config)
+        if dataset.source is not None and config.data_source is None:
+            config.data_source = dataset.source  # recorded in config.json: evaluate finds the same data
         pyro.clear_param_store()
         pyro.set_rng_seed(config.seed)  # the network's initial weights
         if resume:
-            self.model = model_from_spec(self.run.spec())
+            self.model = model_from_spec(self.run.spec(), self.run.path)
         else:
             self.model = build_model(config.model, dataset.info(), **config.model_options)
         self.data = dataset.for_likelihood(self.model.likelihood)
@@ -113,19 +123,23 @@ class Trainer:
 
     # ---- one epoch --------------------------------------------------------------------------
     def _batches(self, epoch: int):
-        x = self.data.train_epoch(epoch, self.config.seed)
+        """The epoch's batches: rows shuffled by ``(seed, epoch)``, read with
+        :meth:`Dataset.train_rows` (a memory-mapped split a batch at a time; dynamically
+        binarized data drawn afresh from a second generator of the same seed)."""
         labels = self.data.train_labels
         gen = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        draws = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch) + 2)
+        rows = lambda idx: self.data.train_rows(idx, draws).to(self.device)  # noqa: E731
         if self.labelled_idx is not None:
-            yield from self._semi_supervised_batches(x, labels, gen)
+            yield from self._semi_supervised_batches(rows, labels, gen)
             return
-        order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), self.config.batch_size):
+        order = torch.randperm(len(self.data.train), generator=gen)
+        for start in range(0, len(order), self.config.batch_size):
             idx = order[start:start + self.config.batch_size]
             y = labels[idx].to(self.device) if labels is not None else None
-            yield self.model.data_args(x[idx].to(self.device), y)
+            yield self.model.data_args(rows(idx), y)
 
-    def _semi_supervised_batches(self, x, labels, gen):
+    def _semi_supervised_batches(self, rows, labels, gen):
         """Each unlabelled batch (model called with ``y=None``) is followed by a batch of the
         labelled subset (cycled, reshuffled each pass), as in Kingma et al. (2014)."""
         bs = self.config.batch_size
@@ -133,13 +147,13 @@ class Trainer:
         labelled = self.labelled_idx[torch.randperm(len(self.labelled_idx), generator=gen)]
         at = 0
         for start in range(0, len(unlabelled), bs):
-            yield (x[unlabelled[start:start + bs]].to(self.device),)
+            yield (rows(unlabelled[start:start + bs]),)
             take = labelled[at:at + min(bs, len(labelled))]
             at += len(take)
             if at >= len(labelled):
                 at = 0
                 labelled = self.labelled_idx[torch.randperm(len(self.labelled_idx), generator=gen)]
-            yield (x[take].to(self.device), labels[take].to(self.device))
+            yield (rows(take), labels[take].to(self.device))
 
     def _choose_labelled(self):
         """For models with ``labelled_examples``: a class-balanced labelled subset (fixed by the seed)."""
@@ -170,6 +184,7 @@ class Trainer:
         self.model.train()
         n_batches = len(self.data.train) if self.unlabelled_idx is None else 2 * len(self.unlabelled_idx)
         total, count, skipped, steps = 0.0, 0, 0, math.ceil(n_batches / cfg.batch_size)
+        norms: list = []
         bar = tqdm(self._batches(epoch), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not cfg.progress, leave=False)
         validate = pyro.poutine.util.is_validation_enabled()
@@ -177,7 +192,7 @@ class Trainer:
             # Pyro's argument and shape validation on the run's first step only: the data were
             # checked up front, and validating every step costs ~0.5 ms (see benchmarks/speed.py)
             with pyro.validation_enabled(validate and epoch == self.start_epoch and step == 1):
-                loss = svi_step(self.loss, self.model, self.optimizer, batch)
+                loss = svi_step(self.loss, self.model, self.optimizer, batch, norms)
             if not math.isfinite(loss):
                 if cfg.on_nan != "skip":
                     raise TrainingDiverged(
@@ -196,8 +211,10 @@ class Trainer:
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise TrainingDiverged(f"a parameter became NaN/inf in epoch {epoch + 1}: lower --lr (now "
                                    f"{cfg.lr}); the last good checkpoint is in {self.run.path}")
-        return {"train_elbo": -total / max(count, 1), "skipped_steps": skipped,
-                "lr": self.optimizer.param_groups[0]["lr"]}
+        # the negated training loss: the ELBO for --loss elbo, a weighted or tighter bound for others
+        return {"train_objective": -total / max(count, 1), "skipped_steps": skipped,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "grad_norm": float(np.mean(norms)) if norms else float("nan")}
 
     def validate(self) -> dict:
         x, y = self.data.split("valid")
@@ -213,6 +230,14 @@ class Trainer:
     def fit(self, max_seconds: Optional[float] = None) -> TrainResult:
         """Train up to ``config.epochs``; with ``max_seconds``, stop after the first epoch that
         ends past that much training time in this call (a time budget; resume continues)."""
+        self.epoch_logs = make_epoch_logs(self.config, self.run.path)
+        try:
+            return self._fit(max_seconds)
+        finally:
+            for log in self.epoch_logs:
+                log.close()
+
+    def _fit(self, max_seconds: Optional[float]) -> TrainResult:
         t0 = time.perf_counter()
         elapsed_before = (self.run.metrics() or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
         for epoch in range(self.start_epoch, self.config.epochs):
@@ -231,6 +256,9 @@ class Trainer:
                 self.run.save_checkpoint("best", state)
             self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
             self.run.save_checkpoint("last", state)
+            LOG.info(epoch_line(row, self.config.epochs, self.config.loss, self.config.valid_k))
+            for log in self.epoch_logs:
+                log.epoch(row, self.model, self.data, self.config.seed)
             if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
                 break
         return TrainResult(self.model, self.run, self.run.metrics(), self.data,
@@ -238,14 +266,18 @@ class Trainer:
 
 
 def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optional[float] = None,
-          pictures: bool = False) -> TrainResult:
+          pictures: bool = True) -> TrainResult:
     """Train (or with ``resume=True`` continue) a run; see :class:`Trainer` and :meth:`Trainer.fit`.
 
     A new run needs ``run_dir`` absent or empty; the run is locked while it trains (a second
-    process is refused) and repaired first (:meth:`RunDir.recover`). With ``pictures=True`` the
-    model's pictures are drawn into the run directory at the end, still under the lock.
+    process is refused) and repaired first (:meth:`RunDir.recover`). The pictures of the CLI
+    (:func:`pyro_vae.plots.save_model_pictures`) are drawn at the end, still under the lock,
+    and also when training stops early (an interrupt, a divergence) after at least one
+    completed epoch: then from the last checkpoint, before the error goes on.
     """
     check_minutes(None if max_seconds is None else max_seconds / 60)
+    if config.logger == "tensorboard":
+        require_tensorboard()
     run = RunDir(run_dir)
     if resume:
         check_resume(run.train_config(), config, run.path)
@@ -255,12 +287,35 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
         if resume:
             run.recover()
             run.update_config(config.to_dict())  # what may change on resume (epochs, ...) is recorded
-        result = Trainer(config, run_dir, resume=resume).fit(max_seconds)
+        trainer = Trainer(config, run_dir, resume=resume)
+        try:
+            result = trainer.fit(max_seconds)
+        except (KeyboardInterrupt, TrainingDiverged):
+            if pictures and run.has_checkpoint("last"):  # pictures of the last completed epoch
+                _pictures_from_checkpoint(trainer, run, config)
+            raise
         if pictures:
             from ..plots import save_model_pictures
 
-            result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed)
+            result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed,
+                                                  title=_title(config, result.metrics))
     return result
+
+
+def _title(config: TrainConfig, metrics: list) -> str:
+    dataset = Path(config.dataset).name if config.data_source else config.dataset
+    epoch = metrics[-1]["epoch"] if metrics else 0
+    return f"{config.model.rsplit('/', 1)[-1]} on {dataset}, epoch {epoch}"
+
+
+def _pictures_from_checkpoint(trainer: Trainer, run: RunDir, config: TrainConfig) -> None:
+    from ..plots import save_model_pictures
+
+    state = run.load_checkpoint("last", map_location=trainer.device)
+    trainer.model.load_state_dict(state["model"])
+    metrics = run.metrics()
+    save_model_pictures(trainer.model.eval(), trainer.data, run.path, metrics, config.seed,
+                        title=_title(config, metrics))
 
 
 def check_resume(saved: TrainConfig, config: TrainConfig, where) -> None:

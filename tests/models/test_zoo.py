@@ -51,12 +51,12 @@ def trained(tmp_path_factory):
 def test_zoo_model_trains_samples_and_evaluates(trained, name):
     run_dir, result = trained[name]
     m = result.metrics
-    assert m[-1]["train_elbo"] > m[0]["train_elbo"], "the training objective did not improve"
+    assert m[-1]["train_objective"] > m[0]["train_objective"], "the training objective did not improve"
     assert m[-1]["valid_elbo"] > m[0]["valid_elbo"], "the validation ELBO did not improve"
     model = result.model
     data = load_dataset(SETUPS[name][0]).for_likelihood(model.likelihood)
     y = torch.arange(16) % 10 if model.uses_labels else None
-    samples = model.generate(16, y)
+    samples = model.sample(16, y)
     assert samples.shape == (16, data.x_dim) and torch.isfinite(samples).all()
     if model.likelihood in ("bernoulli", "continuous_bernoulli"):
         assert samples.min() >= 0 and samples.max() <= 1
@@ -95,9 +95,9 @@ print(json.dumps(out))
 def test_conditional_vae_samples_the_chosen_digit_class(trained):
     _, result = trained["cvae"]
     model = result.model
-    a = model.generate(4, torch.full((4,), 3))
-    b = model.generate(4, torch.full((4,), 3))
-    c = model.generate(4, torch.full((4,), 7))
+    a = model.sample(4, torch.full((4,), 3))
+    b = model.sample(4, torch.full((4,), 3))
+    c = model.sample(4, torch.full((4,), 7))
     assert torch.isfinite(a).all() and a.shape == (4, 64)
     assert (a - c).abs().mean() > (a - b).abs().mean()  # the label changes what is drawn
 

@@ -22,7 +22,7 @@ def test_training_improves_the_bound_and_writes_the_run(tmp_path):
     m = result.metrics
     assert [r["epoch"] for r in m] == [1, 2, 3, 4]
     assert m[-1]["valid_elbo"] > m[0]["valid_elbo"] + 3  # nats per datapoint
-    assert m[-1]["train_elbo"] > m[0]["train_elbo"]
+    assert m[-1]["train_objective"] > m[0]["train_objective"]
     run = RunDir(tmp_path / "run")
     assert run.config()["epochs"] == 4 and run.spec()["model"] == "vae"
     state = run.load_checkpoint("last")

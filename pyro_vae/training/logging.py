@@ -1,0 +1,110 @@
+"""Watching a run: one summary line per epoch, and TensorBoard (``--logger tensorboard``).
+
+* :func:`epoch_line` is what the trainer logs after each epoch on the ``pyro_vae`` logger
+  (Python's :mod:`logging`; the CLI prints it on stderr)::
+
+      epoch 3/10  train objective (elbo) -98.12  valid ELBO -99.01  valid IW(5) -97.50  12.3 s
+
+  A beta-weighted or annealed loss is labelled as the training objective: only the valid
+  ELBO is the ELBO.
+* :class:`TensorBoardLog` writes into ``RUN_DIR/tb/`` with ``torch.utils.tensorboard`` (the
+  optional extra ``pip install 'pyro-vae[tensorboard]'``): scalars ``train/objective``,
+  ``train/grad_norm``, ``train/lr``, ``train/seconds_per_epoch``, ``valid/elbo``,
+  ``valid/iw_bound`` each epoch, and for image data the grids ``samples`` and
+  ``reconstructions`` (data above reconstruction).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..errors import OptionError
+
+LOG = logging.getLogger("pyro_vae")
+
+#: metrics.jsonl key -> TensorBoard tag.
+SCALARS = {
+    "train_objective": "train/objective",
+    "grad_norm": "train/grad_norm",
+    "lr": "train/lr",
+    "train_time_s": "train/seconds_per_epoch",
+    "valid_elbo": "valid/elbo",
+    "valid_log_px_iw": "valid/iw_bound",
+}
+TB_FOLDER = "tb"
+
+
+def epoch_line(row: dict, epochs: int, loss: str, valid_k: int) -> str:
+    """The one-line summary of a metrics row."""
+    text = (f"epoch {row['epoch']}/{epochs}  train objective ({loss}) {row['train_objective']:.2f}  "
+            f"valid ELBO {row['valid_elbo']:.2f}")
+    if "valid_log_px_iw" in row:
+        text += f"  valid IW({valid_k}) {row['valid_log_px_iw']:.2f}"
+    if row.get("skipped_steps"):
+        text += f"  skipped steps {row['skipped_steps']}"
+    return text + f"  {row['train_time_s']:.1f} s"
+
+
+def require_tensorboard() -> None:
+    """Fail in one line, before a run starts, when the tensorboard extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise OptionError("--logger tensorboard needs the tensorboard package: pip install 'pyro-vae[tensorboard]'")
+
+
+class TensorBoardLog:
+    """Scalars and image grids of each epoch into ``RUN_DIR/tb`` (see the module docstring)."""
+
+    def __init__(self, run_path):
+        require_tensorboard()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.folder = Path(run_path) / TB_FOLDER
+        self.writer = SummaryWriter(log_dir=str(self.folder))
+
+    def epoch(self, row: dict, model, data, seed: int) -> None:
+        step = int(row["epoch"])
+        for key, tag in SCALARS.items():
+            if key in row:
+                self.writer.add_scalar(tag, float(row[key]), step)
+        if data.image_shape:
+            self.writer.add_image("samples", _grid(_samples(model, data, seed), data), step)
+            self.writer.add_image("reconstructions", _grid(_reconstructions(model, data), data, nrow=8), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@torch.no_grad()
+def _samples(model, data, seed: int, n: int = 64) -> torch.Tensor:
+    state = torch.random.get_rng_state()  # pictures draw without moving the training's stream
+    torch.manual_seed(seed)
+    try:
+        return model.sample(n)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+@torch.no_grad()
+def _reconstructions(model, data, n: int = 8) -> torch.Tensor:
+    x, y = data.split("valid")
+    x = x[:n].to(model.device)
+    y = y[:n].to(model.device) if (y is not None and model.uses_labels) else None
+    return torch.cat([x, model.reconstruct(x, y)])
+
+
+def _grid(images: torch.Tensor, data, nrow: int = 8) -> torch.Tensor:
+    from torchvision.utils import make_grid
+
+    shape = tuple(data.image_shape) if len(data.image_shape) == 3 else (1, *data.image_shape)
+    return make_grid(images.detach().cpu().clamp(0, 1).reshape(len(images), *shape), nrow=nrow, pad_value=0.5)
+
+
+def make_epoch_logs(config, run_path) -> list:
+    """The loggers ``config.logger`` asks for (the epoch line is always logged)."""
+    return [TensorBoardLog(run_path)] if config.logger == "tensorboard" else []
