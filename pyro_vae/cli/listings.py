@@ -22,6 +22,8 @@ def run_datasets(args) -> int:
 
     for e in dataset_entries():
         print(f"{e.name:<16} {'bundled ' if e.bundled else 'download'}  {e.description}")
+    print(f"{'PATH':<16} {'yours':<8}  your own .npy (memory-mapped), .npz, .pt, .csv file or folder of PNG/JPEG "
+          f"images (README: Your own data)")
     return 0
 
 

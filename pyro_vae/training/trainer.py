@@ -84,8 +84,10 @@ class Trainer:
         self.config = config
         self.run = RunDir(run_dir)
         self.device = resolve_device(config.device)
-        dataset = load_config_data(config)
-        if dataset.source is not None and config.data_source is None:
+        record = config.data_source
+        moved = record is not None and config.dataset != record["path"]  # --dataset: its new place
+        dataset = load_config_data(config, config.dataset if moved else None)  # checked by content hash
+        if dataset.source is not None and (record is None or moved):
             config.data_source = dataset.source  # recorded in config.json: evaluate finds the same data
         pyro.clear_param_store()
         pyro.set_rng_seed(config.seed)  # the network's initial weights
@@ -286,8 +288,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
     with run.lock():
         if resume:
             run.recover()
-            run.update_config(config.to_dict())  # what may change on resume (epochs, ...) is recorded
         trainer = Trainer(config, run_dir, resume=resume)
+        if resume:  # what may change on resume (epochs, the data's new place, ...) is recorded
+            run.update_config(config.to_dict())
         try:
             result = trainer.fit(max_seconds)
         except (KeyboardInterrupt, TrainingDiverged):
@@ -321,7 +324,10 @@ def _pictures_from_checkpoint(trainer: Trainer, run: RunDir, config: TrainConfig
 def check_resume(saved: TrainConfig, config: TrainConfig, where) -> None:
     """Refuse, listing them, the fields of ``config`` that differ from the saved run's and may
     not change on resume (:data:`pyro_vae.options.RESUMABLE` may)."""
-    conflicts = resume_conflicts(saved.to_dict(), config.to_dict())
+    given = config.to_dict()
+    if saved.data_source is not None:  # the data file may have moved: the trainer checks it is the same
+        given.pop("dataset")
+    conflicts = resume_conflicts(saved.to_dict(), given)
     if conflicts:
         may = ", ".join(flag(f) for f in RESUMABLE) + ", --minutes"
         raise OptionError(f"--resume {where} conflicts with the saved run: {'; '.join(conflicts)}; drop them "

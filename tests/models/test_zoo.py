@@ -107,3 +107,37 @@ def test_semi_supervised_vae_classifies_better_than_chance_from_50_labels(traine
     data = load_dataset("digits")
     accuracy = float((result.model.classify(data.test) == data.test_labels).float().mean())
     assert accuracy > 0.4  # chance is 0.1; 5 labels per class
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SETUPS))
+def test_the_latent_space_api_on_every_model(trained, name):
+    """encode / decode / reconstruct / sample / interpolate / traverse, written once in the base
+    class, agree with each other on every zoo model (declared or hand-written)."""
+    _, result = trained[name]
+    model = result.model.eval()
+    x, y = result.data.split("test")
+    x, y = x[:6], (y[:6] if (y is not None and model.uses_labels) else None)
+    enc = model.encode(x, y)
+    assert list(enc) != [] and set(enc) == set(model.latent_sites(y))
+    for e in enc.values():
+        assert e.mean.shape == e.scale.shape and e.mean.shape[0] == 6 and bool((e.scale > 0).all())
+    y0 = None if y is None else y[0]
+    line = model.interpolate(x[0], x[1], 4, y0)
+    top = model.latent_sites(y)[0]
+    trav = model.traverse(x[0], top, 0, [-2.0, 0.0, 2.0], y0)
+    assert line.shape == (4, model.x_dim) and trav.shape == (3, model.x_dim)
+    assert not torch.allclose(trav[0], trav[2], atol=0, rtol=0)
+    assert model.sample(5).shape == (5, model.x_dim)
+    if name == "ss_vae":  # its class is a discrete latent: drawn afresh in each call
+        return
+    means = {k: v.mean for k, v in enc.items()}
+    assert torch.allclose(model.decode(means, y), model.reconstruct(x, y), atol=1e-5)
+    first = model.decode({k: v[:1] for k, v in means.items()}, None if y is None else y[:1])[0]
+    # (a conditional model interpolates within x[0]'s class: both ends decoded with y[0])
+    x1_as_y0 = model.encode(x[1:2], None if y is None else y[:1])
+    last = model.decode({k: v.mean for k, v in x1_as_y0.items()}, None if y is None else y[:1])[0]
+    assert torch.allclose(line[0], first, atol=1e-5) and torch.allclose(line[-1], last, atol=1e-5)
+    if len(enc) == 1:  # one latent: traversing to x's own value of the coordinate gives x's reconstruction
+        own = model.traverse(x[0], top, 0, [float(means[top][0, 0])], y0)[0]
+        assert torch.allclose(own, model.reconstruct(x[:1], None if y is None else y[:1])[0], atol=1e-5)
