@@ -109,7 +109,14 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--scratch", default=None, help="folder for the file (default: a temporary folder)")
     p.add_argument("--worker", nargs=3, metavar=("VARIANT", "PATH", "OUT"))
+    p.add_argument("--render", action="store_true", help="rewrite the table of results/mmap_memory.json")
     args = p.parse_args()
+    if args.render:
+        target = Path(__file__).parent / "results" / "mmap_memory.json"
+        payload = json.loads(target.read_text())
+        payload["table"], payload["notes"] = render(payload)
+        target.write_text(json.dumps(payload, indent=2))
+        return
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return
@@ -141,18 +148,24 @@ def main():
             row[key + "_range"] = [values[0], values[-1]]
         summary.append(row)
     payload = {"command": command_line(), "machine": machine(), "file_gb": path.stat().st_size / 1e9,
-               "rows": rows, "columns": D, "load_before": load_before, "load_after": load_after,
-               "summary": summary, "runs": runs}
+               "rows": rows, "columns": D, "rounds": args.rounds, "load_before": load_before,
+               "load_after": load_after, "summary": summary, "runs": runs}
+    payload["table"], payload["notes"] = render(payload)
     write_results("mmap_memory", payload)
-    table = markdown_table(summary, [("variant", "data"), ("peak_anon_mb", "peak RssAnon (MB)"),
-                                     ("peak_file_mb", "peak RssFile (MB)"), ("peak_rss_mb", "peak RSS (MB)"),
-                                     ("seconds", "1 epoch + setup (s)")])
-    header = (f"Training one epoch on a {payload['file_gb']:.2f} GB float32 .npy ({rows} x {D}); medians of "
-              f"{args.rounds} processes each; {payload['machine']['cpu']}, {payload['machine']['date']}, load "
-              f"{load_before[0]:.2f} -> {load_after[0]:.2f}.\n\n")
-    (Path(__file__).parent / "results" / "mmap_memory.md").write_text(header + table + "\n")
     path.unlink()
-    print(header + table)
+    print(payload["notes"] + "\n\n" + payload["table"])
+
+
+def render(payload: dict) -> tuple[str, str]:
+    """The Markdown table and the notes line of a results payload (also: ``--render``)."""
+    table = markdown_table(payload["summary"], [
+        ("variant", "data"), ("peak_anon_mb", "peak RssAnon (MB)"), ("peak_file_mb", "peak RssFile (MB)"),
+        ("peak_rss_mb", "peak RSS (MB)"), ("seconds", "setup + 1 epoch (s)")])
+    lb, la = payload["load_before"], payload["load_after"]
+    notes = (f"one epoch on a {payload['file_gb']:.2f} GB float32 .npy ({payload['rows']} x {payload['columns']}); "
+             f"medians of {payload.get('rounds', 2)} processes per variant; load average {lb[0]:.2f} before, "
+             f"{la[0]:.2f} after")
+    return table, notes
 
 
 if __name__ == "__main__":

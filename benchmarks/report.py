@@ -55,6 +55,13 @@ SECTIONS = [
      "Same model (1-layer VAE), same data, same initialisation and budget per estimator and K. SNR = mean "
      "over parameter coordinates of |E g| / sd g from repeated gradient draws at one fixed set of parameters "
      "(Rainforth et al. 2018). The plot snr_vs_k_<dataset>.png shows SNR against K."),
+    ("mmap_memory.json", "Training on a file larger than memory: memory-mapped .npy",
+     "python benchmarks/mmap_memory.py --gb 2",
+     "Peak memory of one training epoch on the same ~2 GB float32 .npy: `--dataset big.npy` (the training split "
+     "stays a memory map, read a batch at a time) against the same array read into memory and given to "
+     "`Dataset.from_arrays`. RssAnon is memory that must stay in RAM; RssFile are pages of the mapped file, "
+     "which the OS drops and re-reads under memory pressure, so a file larger than RAM trains when RssAnon "
+     "stays small. Each variant in its own process, interleaved rounds."),
     ("zoo_table.json", "The zoo, briefly trained",
      "python benchmarks/zoo_table.py",
      "Every zoo model trained with the same short budget; test ELBO and IW bound in nats per datapoint."),

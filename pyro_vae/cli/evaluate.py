@@ -41,7 +41,8 @@ def run(args) -> int:
         if opts.n > len(x):
             raise OptionError(f"--n {opts.n} is more than the {len(x)} datapoints of {cfg['dataset']}/{opts.split}: "
                               f"use --n {len(x)} or less, or drop --n")
-        x, y = x[: opts.n], (y[: opts.n] if y is not None else None)
+    n = opts.n or len(x)
+    x, y = x[:n], (y[:n] if y is not None else None)  # (a memory-mapped split is read here)
     est = evaluate_model(model, x, y, k=opts.k, seed=opts.seed, max_elements=opts.max_elements,
                          progress=not args.no_progress and sys.stderr.isatty())
     summary = est.summary()

@@ -33,9 +33,10 @@ def fractions(text: str) -> list:
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model; writes a run directory",
                        description="Train a model with SVI. Writes config.json, model.json, metrics.jsonl, "
-                       "checkpoints and pictures into --out (a new or empty folder). A killed run continues "
-                       "with --resume RUN_DIR; on resume only --epochs, --minutes, --no-progress, --on-nan, "
-                       "--data-dir and --device may differ from the saved run.")
+                       "checkpoints and pictures into --out (a new or empty folder), and one line per epoch on "
+                       "stderr. A killed run continues with --resume RUN_DIR; on resume only --epochs, --minutes, "
+                       "--no-progress, --on-nan, --data-dir, --device, --logger (and --dataset, the new place of a "
+                       "moved data file) may differ from the saved run.")
     # Every default is None here: the defaults are TrainConfig's, and --resume must know what was given.
     t.add_argument("--config", metavar="FILE", help="options from a .toml, .json (a run's config.json "
                    "reproduces the run) or .yaml file (keys as in config.json); flags given override it")

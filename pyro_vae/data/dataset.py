@@ -144,48 +144,37 @@ class Dataset:
 
 
 def check_finite_2d(x: torch.Tensor, what: str) -> None:
-    """Raise a :class:`DataError` unless ``x`` is a 2-D floating tensor without NaN or inf
-    (a :class:`~pyro_vae.data.rows.MappedRows` is checked block by block)."""
-    from .rows import MappedRows
+    """Raise a :class:`DataError` unless ``x`` is a 2-D floating tensor (or a
+    :class:`~pyro_vae.data.rows.MappedRows`) without NaN or inf, naming how many rows have them
+    and the first. Checked in blocks of rows: the temporaries stay small for any size of data."""
+    from .rows import MappedRows, row_blocks
 
-    if isinstance(x, MappedRows):
-        for start, block in x.blocks():
-            _check_finite_block(block, what, start)
-        return
-    if not isinstance(x, torch.Tensor):
-        raise DataError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise DataError(
-            f"{what} has shape {tuple(x.shape)}; expected [num_datapoints, num_features]: "
-            f"flatten images with x.reshape(len(x), -1)"
-        )
-    if not torch.is_floating_point(x):
-        raise DataError(f"{what} has dtype {x.dtype}; convert it with x.float()")
-    _check_finite_block(x, what, 0)
-
-
-def _check_finite_block(x: torch.Tensor, what: str, first_row: int) -> None:
-    bad = ~torch.isfinite(x)
-    if bad.any():
-        rows = bad.any(1).nonzero().flatten()
-        count = "" if first_row else f" in {len(rows)} row(s)"
-        raise DataError(
-            f"{what} contains NaN or inf{count} (first: row {first_row + int(rows[0])}): "
-            f"drop or impute those rows"
-        )
+    if not isinstance(x, MappedRows):
+        if not isinstance(x, torch.Tensor):
+            raise DataError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 2:
+            raise DataError(
+                f"{what} has shape {tuple(x.shape)}; expected [num_datapoints, num_features]: "
+                f"flatten images with x.reshape(len(x), -1)"
+            )
+        if not torch.is_floating_point(x):
+            raise DataError(f"{what} has dtype {x.dtype}; convert it with x.float()")
+    first, count = None, 0
+    for start, block in row_blocks(x):
+        bad = ~torch.isfinite(block).all(1)
+        n = int(bad.sum())
+        if n:
+            count += n
+            first = start + int(bad.nonzero()[0]) if first is None else first
+    if count:
+        raise DataError(f"{what} contains NaN or inf in {count} row(s) (first: row {first}): drop or impute those rows")
 
 
 def check_data_for_model(x: torch.Tensor, x_dim: int, likelihood: str, what: str = "data") -> None:
-    """Check ``x`` before it reaches a model with ``x_dim`` features and ``likelihood``
-    (a :class:`~pyro_vae.data.rows.MappedRows` block by block)."""
-    from .rows import MappedRows
+    """Check ``x`` (a tensor or :class:`~pyro_vae.data.rows.MappedRows`) before it reaches a
+    model with ``x_dim`` features and ``likelihood``; values are checked in blocks of rows."""
+    from .rows import row_blocks
 
-    if isinstance(x, MappedRows):
-        if x.shape[1] != x_dim:
-            check_data_for_model(x[[0]], x_dim, likelihood, what)
-        for _, block in x.blocks():
-            check_data_for_model(block, x_dim, likelihood, what)
-        return
     check_finite_2d(x, what)
     if x.shape[1] != x_dim:
         raise DataError(
@@ -193,13 +182,19 @@ def check_data_for_model(x: torch.Tensor, x_dim: int, likelihood: str, what: str
             f"use the dataset the model was trained on, or build the model for this data"
         )
     need = LIKELIHOOD_NEEDS.get(likelihood)
-    if need == "binary" and not ((x == 0) | (x == 1)).all():
+    if need not in ("binary", "unit"):
+        return
+    lo, hi, binary = float("inf"), float("-inf"), True
+    for _, block in row_blocks(x):
+        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+        binary = binary and bool(((block == 0) | (block == 1)).all())
+    if need == "binary" and not binary:
         raise DataError(
-            f"{what} is not binary (values in [{float(x.min()):.3g}, {float(x.max()):.3g}]) but the "
+            f"{what} is not binary (values in [{lo:.3g}, {hi:.3g}]) but the "
             f"model has a Bernoulli likelihood: binarize it (torch.bernoulli(x)) or use a "
             f"Gaussian / continuous-Bernoulli model"
         )
-    if need == "unit" and ((x < 0) | (x > 1)).any():
+    if need == "unit" and (lo < 0 or hi > 1):
         raise DataError(
             f"{what} has values outside [0, 1] but the model has a continuous Bernoulli "
             f"likelihood: rescale the data to [0, 1]"

@@ -247,3 +247,13 @@ def test_the_static_zoo_listing_agrees_with_the_registry():
 
     zoo = [e for e in model_entries() if e.cls.__module__.startswith("pyro_vae.zoo.")]  # not the tests' own
     assert zoo_listing() == sorted((e.name, e.cls.likelihood, e.description) for e in zoo) and len(zoo) >= 11
+
+
+def test_a_memory_mapped_training_split_evaluates_and_encodes(cli, tmp_path):
+    np.save(tmp_path / "x.npy", (np.random.default_rng(0).random((120, 10)) < 0.4).astype(np.float32))
+    run = tmp_path / "run"
+    ok(cli.run("train", "--dataset", tmp_path / "x.npy", *TINY, "--out", run))
+    ok(cli.run("evaluate", run, "--split", "train", "--k", "3"))
+    assert json.loads((run / "eval.json").read_text())["n"] == 96
+    ok(cli.run("encode", run, "--split", "train", "--batch-size", "7", "--out", tmp_path / "z.npz"))
+    assert np.load(tmp_path / "z.npz")["z_mean"].shape == (96, 3)
