@@ -29,7 +29,7 @@ RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger")
 #: What ``--logger`` may name (``None``: per-epoch lines on stderr only).
 LOGGERS = ("tensorboard",)
 #: Options that apply only to a user's data file (``--dataset PATH``).
-FILE_OPTIONS = ("data_kind", "split", "label_column", "image_size")
+FILE_OPTIONS = ("data_kind", "split", "label_column", "image_size", "standardize")
 
 _FLAGS = {"model_options": "--model-opt", "loss_options": "--loss-opt", "progress": "--no-progress",
           "max_skipped_fraction": "max_skipped_fraction"}
@@ -158,7 +158,7 @@ def check_data_file_options(cfg) -> None:
     from .data.dataset import KINDS
     from .data.registry import dataset_names
 
-    given = [flag(f) for f in FILE_OPTIONS if getattr(cfg, f) is not None]
+    given = [flag(f) for f in FILE_OPTIONS if getattr(cfg, f) not in (None, False)]
     if given and cfg.dataset in dataset_names():
         raise OptionError(f"{', '.join(given)} apply to your own data files; dataset {cfg.dataset!r} has fixed "
                           f"splits and kind: drop {', '.join(given)}")
@@ -171,6 +171,8 @@ def check_data_file_options(cfg) -> None:
         if not isinstance(size, (list, tuple)) or len(size) != 2:
             raise OptionError(f"--image-size must be two integers H W, got {size!r}")
         cfg.image_size = [check_int("--image-size", s, 1) for s in size]
+    if cfg.standardize is not None and not isinstance(cfg.standardize, bool):
+        raise OptionError(f"standardize must be true or false, got {cfg.standardize!r}")
     if cfg.label_column is not None and not isinstance(cfg.label_column, (str, int)):
         raise OptionError(f"--label-column must be a column name or number, got {cfg.label_column!r}")
     if cfg.data_source is not None and not (isinstance(cfg.data_source, dict) and "sha256" in cfg.data_source

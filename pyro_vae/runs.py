@@ -29,7 +29,7 @@ def load_config_data(config, dataset: Optional[str] = None, data_dir: Optional[s
     from .data.source import check_present, check_unchanged
 
     options = {"kind": config.data_kind, "split": config.split, "label_column": config.label_column,
-               "image_size": config.image_size}
+               "image_size": config.image_size, "standardize": config.standardize}
     record = config.data_source
     if record is None:
         if dataset is not None and dataset != config.dataset:

@@ -48,6 +48,11 @@ def run(args) -> int:
     summary = est.summary()
     summary.update({"split": opts.split, "checkpoint": opts.checkpoint, "dataset": cfg["dataset"],
                     "model": cfg["model"], "loss": cfg["loss"]})
+    if run.data.standardized:  # densities of the standardized columns; the original values' differ by J
+        jac = run.data.standardized["log_jacobian"]
+        summary.update({"standardized": True, "log_jacobian": jac,
+                        "log_px_iw_original_units": summary["log_px_iw"] + jac,
+                        "elbo_original_units": summary["elbo"] + jac})
     est.write_json(run_dir.file("eval.json"), summary)
     est.write_table(run_dir.file("eval_points.csv"))
     kl_label = "KL (closed form)" if est.kl_analytic else "KL (Monte Carlo)"
@@ -58,6 +63,10 @@ def run(args) -> int:
         print(f"  {label:<20} {summary[key]:>10.2f} ± {summary[key + '_se']:.2f}")
     if est.kl_note:
         print(f"  (KL by Monte Carlo: {est.kl_note})")
+    if summary.get("standardized"):
+        print(f"  (densities of the standardized columns; of the original values: log p(x) IW "
+              f"{summary['log_px_iw_original_units']:.2f}, ELBO {summary['elbo_original_units']:.2f}, "
+              f"log_jacobian {summary['log_jacobian']:.2f})")
     if summary.get("bits_per_dim") is not None:
         print(f"  {'bits/dim':<20} {summary['bits_per_dim']:>10.4f}")
     if summary["khat_share_above_0.7"] is not None:

@@ -54,6 +54,9 @@ def add_parser(sub) -> None:
                         "the same for every run)")
     t.add_argument("--label-column", metavar="NAME", help="CSV column with the labels (name or 0-based number)")
     t.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize a folder's images")
+    t.add_argument("--standardize", action="store_true", default=None,
+                   help="real-valued columns -> (x - mean) / sd of the training split (evaluate reports log p "
+                        "of the original values too)")
     t.add_argument("--logger", choices=["tensorboard"], help="also log scalars and pictures each epoch into "
                    "RUN_DIR/tb (needs pip install 'pyro-vae[tensorboard]')")
     t.add_argument("--data-dir", help="folder with downloaded data (default $PYRO_VAE_DATA or ~/.cache/pyro-vae)")
@@ -94,7 +97,7 @@ def given_options(args) -> dict:
         "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
         "progress": not args.no_progress and sys.stderr.isatty(),
         "data_kind": args.data_kind, "split": args.split, "label_column": args.label_column,
-        "image_size": args.image_size, "logger": args.logger,
+        "image_size": args.image_size, "logger": args.logger, "standardize": args.standardize,
     }
 
 

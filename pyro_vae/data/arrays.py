@@ -12,6 +12,10 @@ reader of :mod:`pyro_vae.data.files` ends in. The rules:
 * **Split.** Without valid/test arrays the rows are permuted with ``seed`` and cut by the
   fractions ``split`` (``(0.8, 0.1, 0.1)``); only a missing split is carved from train.
 * **Labels**: integers 0..C-1, one per row.
+* **Standardize** (``standardize=True``, real data only): each column becomes ``(x - mean) / sd``
+  with the training split's moments. Densities are then of the standardized values; add
+  ``log_jacobian`` :math:`= -\\sum_d \\log sd_d` (recorded in ``Dataset.standardized``) for
+  the density of the original values.
 
 A ``numpy.memmap`` (a ``.npy`` opened with ``mmap_mode="r"``) stays on disk for the training
 split (:class:`~pyro_vae.data.rows.MappedRows`); valid and test are read into memory.
@@ -154,7 +158,8 @@ def check_labels(labels: dict, sizes: dict, what: str) -> Optional[int]:
 
 
 def dataset_from_arrays(train, valid=None, test=None, labels=None, kind: Optional[str] = None,
-                        image_shape=None, split=DEFAULT_SPLIT, seed: int = 0, name: str = "arrays") -> Dataset:
+                        image_shape=None, split=DEFAULT_SPLIT, seed: int = 0, name: str = "arrays",
+                        standardize: bool = False) -> Dataset:
     """See :meth:`Dataset.from_arrays` and the module rules.
 
     ``labels`` is one array for ``train`` (before splitting), or a dict / 3-tuple with one array
@@ -189,13 +194,37 @@ def dataset_from_arrays(train, valid=None, test=None, labels=None, kind: Optiona
     kind, scale = choose_kind(list(bases.values()), kind, name)
     sizes = {s: len(a) for s, a in given.items()}
     num_classes = check_labels(y, sizes, name)
+    shift = divide = None
+    if standardize:
+        if kind != "real":
+            raise DataError(f"--standardize applies to real-valued data; {name} holds {kind} values, which keep "
+                            f"their [0, 1] scale: drop --standardize")
+        shift, divide = column_moments(_rows(given["train"], scale, channels_last))
     tensors = {}
     for s in SPLITS:
         rows = _rows(given[s], scale, channels_last)
+        rows.shift, rows.divide = shift, divide
         tensors[s] = rows if (s == "train" and isinstance(_base(given[s]), np.memmap)) else rows.materialize()
         if y:
             tensors[f"{s}_labels"] = torch.as_tensor(np.asarray(y[s]).astype(np.int64))
-    return Dataset(name=name, kind=kind, image_shape=image_shape, num_classes=num_classes, **tensors)
+    standardized = None if shift is None else {
+        "mean": shift.tolist(), "sd": divide.tolist(), "log_jacobian": -float(divide.double().log().sum())}
+    return Dataset(name=name, kind=kind, image_shape=image_shape, num_classes=num_classes,
+                   standardized=standardized, **tensors)
+
+
+def column_moments(rows: MappedRows) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of each column of the training rows (in blocks, in float64);
+    a constant column gets sd 1."""
+    n, total, squares = 0, 0.0, 0.0
+    for _, block in row_blocks(rows):
+        b = block.double()
+        b = b[torch.isfinite(b).all(1)]
+        n, total, squares = n + len(b), total + b.sum(0), squares + (b * b).sum(0)
+    mean = total / max(n, 1)
+    sd = (squares / max(n, 1) - mean * mean).clamp_min(0).sqrt()
+    sd = torch.where(sd > 1e-12, sd, torch.ones_like(sd))
+    return mean.float(), sd.float()
 
 
 class _Indexed:

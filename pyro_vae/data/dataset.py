@@ -50,22 +50,25 @@ class Dataset:
     num_classes: Optional[int] = None
     dynamic_binarization: bool = False
     source: Optional[dict] = None
+    standardized: Optional[dict] = None  # {"mean", "sd", "log_jacobian"} of standardized real columns
 
     @classmethod
     def from_arrays(cls, train, valid=None, test=None, labels=None, kind: Optional[str] = None,
-                    image_shape=None, split=(0.8, 0.1, 0.1), seed: int = 0, name: str = "arrays") -> "Dataset":
+                    image_shape=None, split=(0.8, 0.1, 0.1), seed: int = 0, name: str = "arrays",
+                    standardize: bool = False) -> "Dataset":
         """A dataset from numpy arrays or tensors (rows ``[N, D]``, images ``[N, H, W]``,
         ``[N, C, H, W]`` or ``[N, H, W, C]``).
 
         The kind is detected from the values unless ``kind`` is given (all 0/1: ``binary``;
         within [0, 1]: ``grey``; integers 0..255: ``grey`` after division by 255; else ``real``).
         Without ``valid`` / ``test`` the rows are permuted with ``seed`` and cut by ``split``.
-        ``labels``: integers 0..C-1, one array for ``train`` or one per split. See
+        ``labels``: integers 0..C-1, one array for ``train`` or one per split. ``standardize``
+        (real data): columns become ``(x - mean) / sd`` of the training split. See
         :mod:`pyro_vae.data.arrays`.
         """
         from .arrays import dataset_from_arrays
 
-        return dataset_from_arrays(train, valid, test, labels, kind, image_shape, split, seed, name)
+        return dataset_from_arrays(train, valid, test, labels, kind, image_shape, split, seed, name, standardize)
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -42,9 +42,11 @@ def looks_like_path(name: str) -> bool:
 
 
 def load_data_file(path, kind: Optional[str] = None, split: Optional[Sequence[float]] = None,
-                   label_column=None, image_size: Optional[Sequence[int]] = None, seed: int = 0) -> Dataset:
+                   label_column=None, image_size: Optional[Sequence[int]] = None, seed: int = 0,
+                   standardize: bool = False) -> Dataset:
     """The dataset in the file or folder ``path`` (see the module docstring); ``split`` (default
-    0.8, 0.1, 0.1 with ``seed``) applies when the file has no valid/test arrays."""
+    0.8, 0.1, 0.1 with ``seed``) applies when the file has no valid/test arrays; ``standardize``
+    makes real-valued columns ``(x - mean) / sd`` of the training split."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"--dataset {path}: no such file or folder: give a .npy, .npz, .pt or .csv file, a "
@@ -70,10 +72,10 @@ def load_data_file(path, kind: Optional[str] = None, split: Optional[Sequence[fl
         raise DataError(f"--dataset {path}: cannot read {suffix or 'files without a suffix'}: give a .npy, .npz, "
                         f".pt or .csv file or a folder of {'/'.join(IMAGE_SUFFIXES)} images")
     data = dataset_from_arrays(arrays["train"], arrays.get("valid"), arrays.get("test"), labels, kind=kind,
-                               split=split, seed=seed, name=p.name)
+                               split=split, seed=seed, name=p.name, standardize=bool(standardize))
     data.source = describe(p, split=list(split) if len(arrays) < 3 else None, seed=seed, kind=data.kind,
                            requested_kind=kind, label_column=label_column,
-                           image_size=list(image_size) if image_size else None)
+                           image_size=list(image_size) if image_size else None, standardize=standardize or None)
     return data
 
 

@@ -61,17 +61,19 @@ def default_data_dir(data_dir: Optional[os.PathLike] = None) -> Path:
 
 
 def load_dataset(name: str, data_dir: Optional[os.PathLike] = None, download: bool = True,
-                 kind: Optional[str] = None, split=None, label_column=None, image_size=None) -> Dataset:
+                 kind: Optional[str] = None, split=None, label_column=None, image_size=None,
+                 standardize: Optional[bool] = None) -> Dataset:
     """The dataset registered as ``name`` (see ``pyro-vae datasets``), or the user's file or
     folder at the path ``name`` (:func:`pyro_vae.data.files.load_data_file`, which takes
-    ``kind``, ``split``, ``label_column`` and ``image_size``)."""
+    ``kind``, ``split``, ``label_column``, ``image_size`` and ``standardize``)."""
     from .files import load_data_file, looks_like_path
 
     file_options = {"--data-kind": kind, "--split": split, "--label-column": label_column,
-                    "--image-size": image_size}
+                    "--image-size": image_size, "--standardize": standardize or None}
     if name not in _DATASETS:
         if looks_like_path(name):
-            return load_data_file(name, kind=kind, split=split, label_column=label_column, image_size=image_size)
+            return load_data_file(name, kind=kind, split=split, label_column=label_column, image_size=image_size,
+                                  standardize=bool(standardize))
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())}, or give the "
                         f"path of a .npy/.npz/.pt/.csv file or a folder of images")
     given = [flag for flag, value in file_options.items() if value is not None]

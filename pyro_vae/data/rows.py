@@ -21,14 +21,17 @@ SCAN_ROWS = 8192
 
 class MappedRows:
     """The rows ``index`` (all when ``None``) of ``array`` (``[N, ...]``, any numeric dtype),
-    returned as flat ``float32`` tensors times ``scale``; ``channels_last`` images are moved
-    to channels-first (``[H, W, C] -> [C, H, W]``) before flattening."""
+    returned as flat ``float32`` tensors times ``scale`` (then ``(x - shift) / divide`` per
+    column when standardized); ``channels_last`` images are moved to channels-first
+    (``[H, W, C] -> [C, H, W]``) before flattening."""
 
     def __init__(self, array: np.ndarray, index: Optional[np.ndarray] = None, scale: float = 1.0,
-                 channels_last: bool = False):
+                 channels_last: bool = False, shift: Optional[torch.Tensor] = None,
+                 divide: Optional[torch.Tensor] = None):
         self.array = array
         self.index = None if index is None else np.asarray(index, dtype=np.int64)
         self.scale = float(scale)
+        self.shift, self.divide = shift, divide  # per-column standardization, (x - shift) / divide
         self.channels_last = channels_last
         self.width = int(np.prod(array.shape[1:], dtype=np.int64)) if array.ndim > 1 else 1
 
@@ -63,7 +66,11 @@ class MappedRows:
             block = np.moveaxis(block, -1, 1)
         flat = np.ascontiguousarray(block).reshape(len(rows), self.width)
         out = torch.from_numpy(flat.astype(np.float32, copy=False))
-        return out.mul_(self.scale) if self.scale != 1.0 else out
+        if self.scale != 1.0:
+            out.mul_(self.scale)
+        if self.shift is not None:
+            out = (out - self.shift) / self.divide
+        return out
 
     def blocks(self, size: int = SCAN_ROWS) -> Iterator[tuple[int, torch.Tensor]]:
         """``(first_row, rows)`` over the whole split, ``size`` rows at a time."""

@@ -42,6 +42,7 @@ class TrainConfig:
     split: Optional[list] = None  # train, valid, test fractions when the file has no splits (0.8, 0.1, 0.1)
     label_column: Optional[str] = None  # CSV column holding the labels
     image_size: Optional[list] = None  # [H, W]: resize a folder's images
+    standardize: Optional[bool] = None  # real columns -> (x - mean) / sd of the training split
     data_source: Optional[dict] = None  # written by the trainer: path, bytes, sha256, split, kind
 
     def __post_init__(self):

@@ -156,3 +156,23 @@ def test_mapped_rows_find_nan_block_by_block(tmp_path):
 def test_file_options_are_refused_for_a_named_dataset():
     with pytest.raises(DataError, match="--split apply to your own data files"):
         load_dataset("digits", split=(0.8, 0.1, 0.1))
+
+
+def test_standardized_columns_and_their_log_jacobian(tmp_path):
+    rng = np.random.default_rng(5)
+    x = np.stack([rng.normal(1000, 300, 400), rng.normal(-2, 0.01, 400), np.full(400, 7.0)], 1).astype(np.float32)
+    d = Dataset.from_arrays(x, standardize=True)
+    mean, sd = d.train.double().mean(0), d.train.double().std(0, unbiased=False)
+    assert torch.allclose(mean[:2], torch.zeros(2, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(sd[:2], torch.ones(2, dtype=torch.float64), atol=1e-4)
+    assert float(d.train[:, 2].abs().max()) == 0  # a constant column: sd taken as 1, centred
+    # the change of variables x -> (x - m) / s has log|det| = -sum(log s): by hand from the raw train rows
+    raw = torch.as_tensor(x, dtype=torch.float64)[torch.as_tensor(np.sort(np.random.default_rng(0).permutation(400)[:320]))]
+    s = raw.std(0, unbiased=False)
+    s[2] = 1.0
+    assert abs(d.standardized["log_jacobian"] + float(s.log().sum())) < 1e-3
+    np.save(tmp_path / "x.npy", x)  # the memory-mapped split is standardized as it is read
+    mapped = load_dataset(str(tmp_path / "x.npy"), standardize=True)
+    assert torch.allclose(mapped.train[torch.arange(len(mapped.train))], d.train, atol=1e-5)
+    with pytest.raises(DataError, match="--standardize applies to real-valued data"):
+        Dataset.from_arrays(np.full((20, 2), 0.5, np.float32), standardize=True)
