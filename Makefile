@@ -20,7 +20,7 @@ demo: setup
 	rm -rf $(RUN)
 	$(BIN)/pyro-vae train --model vae --dataset mnist5k --epochs $(DEMO_EPOCHS) --batch-size 20 --out $(RUN)
 	$(BIN)/pyro-vae evaluate $(RUN) --k 1000
-	@echo "pictures and numbers are in $(RUN)/ (samples.png, reconstructions.png, training_curve.png, eval.json)"
+	@echo "pictures and numbers are in $(RUN)/ (samples, reconstructions, traversals, interpolations, kl_per_dimension, training_curve .png; eval.json)"
 
 test: setup
 	$(BIN)/python -m pytest -q

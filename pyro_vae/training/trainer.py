@@ -44,15 +44,15 @@ def svi_step(loss: pyro.infer.ELBO, model, optimizer: torch.optim.Optimizer, bat
     """One training step: ``loss.loss_and_grads`` (Pyro's SVI contract) then the optimizer.
 
     Returns the loss; when it is not finite the gradients are dropped and no step is taken.
-    With ``grad_norms`` the Euclidean norm of all gradients is appended to it (before the step).
+    With ``grad_norms`` the Euclidean norm of all gradients (a 0-d tensor) is appended to it,
+    before the step.
     """
     value = loss.loss_and_grads(model.model, model.guide, *batch)
     if math.isfinite(value):
         if grad_norms is not None:
             grads = [p.grad for p in model.parameters() if p.grad is not None]
-            if grads:
-                grad_norms.append(float(torch.linalg.vector_norm(torch.stack(
-                    [torch.linalg.vector_norm(g) for g in grads]))))
+            if grads:  # kept as a tensor: no device sync per step
+                grad_norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return value
@@ -216,7 +216,7 @@ class Trainer:
         # the negated training loss: the ELBO for --loss elbo, a weighted or tighter bound for others
         return {"train_objective": -total / max(count, 1), "skipped_steps": skipped,
                 "lr": self.optimizer.param_groups[0]["lr"],
-                "grad_norm": float(np.mean(norms)) if norms else float("nan")}
+                "grad_norm": float(torch.stack(norms).mean()) if norms else float("nan")}
 
     def validate(self) -> dict:
         x, y = self.data.split("valid")
