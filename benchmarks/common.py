@@ -4,38 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
+
+from pyro_vae.report import machine, markdown_table  # noqa: F401  (one description, the library's)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = os.environ.get("PYRO_VAE_DATA", str(REPO.parent / "shared" / "data"))
-
-
-def machine() -> dict:
-    import pyro
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(), "torch": torch.__version__, "pyro": pyro.__version__,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    }
 
 
 def peak_rss_mb() -> float:
@@ -68,20 +48,6 @@ def write_results(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     return path
-
-
-def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    """``columns`` = [(key, header)]; floats get 4 significant digits."""
-
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return "" if v is None else str(v)
-
-    head = "| " + " | ".join(h for _, h in columns) + " |"
-    rule = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
-    return "\n".join([head, rule, *body])
 
 
 def reference_vae_run(run_dir, data_dir, scratch) -> str:

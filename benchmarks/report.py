@@ -50,11 +50,21 @@ SECTIONS = [
      "started at the encoder's output). Approximation gap = log p(x) - ELBO[q*] (the Gaussian family's limit), "
      "amortization gap = ELBO[q*] - ELBO[encoder] (the cost of one shared encoder); nats per image. Plot: "
      "amortization_gap.png."),
-    ("compare_*.json", "ELBO estimators compared",
-     "python benchmarks/compare_estimators.py",
-     "Same model (1-layer VAE), same data, same initialisation and budget per estimator and K. SNR = mean "
-     "over parameter coordinates of |E g| / sd g from repeated gradient draws at one fixed set of parameters "
-     "(Rainforth et al. 2018). The plot snr_vs_k_<dataset>.png shows SNR against K."),
+    ("compare_*.json", "ELBO estimators compared (`pyro-vae compare`)",
+     "python benchmarks/compare_estimators.py --name NAME -- ARGS",
+     "Made with `pyro-vae compare` (see README): one run per estimator and seed from the same initial weights "
+     "and data order; test ELBO and IW bound per run, mean ± standard error over seeds; gradient SNR (mean over "
+     "coordinates of |E g| / sd g, Rainforth et al. 2018) and variance at one shared parameter point (a model "
+     "pre-trained with elbo), so they compare estimators, not training histories; time per step at that point "
+     "in paired interleaved rounds against the elbo step (median ratio, quartiles). The command ran twice on "
+     "the same folder; the notes set the time columns of both invocations side by side. Plots in "
+     "results/NAME/."),
+    ("evaluate_over_k_*/evaluate.json", "IW estimates over runs and K (`pyro-vae evaluate RUN ... --k ...`)",
+     "pyro-vae evaluate RUN RUN RUN --k 1,10,100,1000,5000 --out DIR",
+     "Three runs of the estimator comparison (elbo, iwae:5, dreg:5; seed 0, last checkpoint) on the 500 "
+     "mnist5k test digits. All K come from one set of 5000 draws per datapoint, a smaller K from the first K "
+     "(nested prefixes); ± is the standard error over datapoints. k-hat is absent below K = 21 (PSIS needs a "
+     "tail of 5 weights). Plot: iw_vs_k.png beside the JSON."),
     ("mmap_memory.json", "Training on a file larger than memory: memory-mapped .npy",
      "python benchmarks/mmap_memory.py --gb 2",
      "Peak memory of one training epoch on the same ~2 GB float32 .npy: `--dataset big.npy` (the training split "
@@ -76,13 +86,16 @@ def render() -> str:
         for path in sorted(p for p in RESULTS.glob(pattern) if not p.name.endswith(".partial.json")):
             data = json.loads(path.read_text())
             m = data.get("machine", {})
-            out += [f"## {title} (`{path.name}`)", "", what, ""]
+            if "notes" not in data and data.get("load_before"):
+                data["notes"] = f"load average {data['load_before'][0]:.2f} before, {data['load_after'][0]:.2f} after"
+            out += [f"## {title} (`{path.relative_to(RESULTS)}`)", "", what, ""]
             cmd = data.get("command") or command.format(**{k: data.get(k, "") for k in ("n", "k")})
             out += [f"Command: `{cmd}`", ""]
             if data.get("budget"):
                 out += [f"Budget: {data['budget']}.", ""]
             if data.get("notes"):
-                out += [f"Notes: {data['notes']}.", ""]
+                notes = data["notes"].rstrip()
+                out += [f"Notes: {notes}" + ("" if notes.endswith(("|", ".")) else "."), ""]
             out += [f"Machine: {m.get('cpu')}, {m.get('cores')} cores, torch {m.get('torch')}, pyro {m.get('pyro')}, "
                     f"CUDA: {m.get('cuda') or 'none'}; date {m.get('date')}.", "", data["table"], ""]
             if data.get("breakdown"):

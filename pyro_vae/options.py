@@ -200,16 +200,26 @@ def resume_conflicts(saved: dict, given: dict) -> list[str]:
 # ---- evaluate and sample -------------------------------------------------------------------------
 @dataclass
 class EvaluateOptions:
-    k: int = 1000
+    k: object = 1000  # one K or a list of K; afterwards ``ks`` (sorted) and ``k = max(ks)``
     split: str = "test"
     seed: int = 0
     n: Optional[int] = None
     checkpoint: str = "best"
     max_elements: int = 4096
     device: str = "cpu"
+    proposal: str = "guide"
 
     def __post_init__(self):
-        self.k = check_int("--k", self.k, 1)
+        given = self.k if isinstance(self.k, (list, tuple)) else [self.k]
+        if not given:
+            raise OptionError("--k needs at least one value, e.g. --k 1000 or --k 1,10,100")
+        self.ks = sorted({check_int("--k", k, 1) for k in given})
+        self.k = self.ks[-1]
+        self.proposals = [p.strip() for p in str(self.proposal).split(",") if p.strip()]
+        for p in self.proposals:
+            check_choice("--proposal", p, ("guide", "prior"))
+        if not self.proposals or len(set(self.proposals)) != len(self.proposals):
+            raise OptionError(f"--proposal must be guide, prior or guide,prior, got {self.proposal!r}")
         check_choice("--split", self.split, ("test", "valid", "train"))
         self.seed = check_seed("--seed", self.seed)
         if self.n is not None:

@@ -334,6 +334,30 @@ CASES = [
     ("encode batch 0", ["encode", "{runs}/vae", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0", None),
     ("encode dataset on a named run", ["encode", "{runs}/vae", "--dataset", "{case}/x.npz"], "the run was trained on 'digits', not on a data file", None),
     ("encode run missing", ["encode", "{case}/none"], "not a pyro-vae run directory", None),
+    # -- compare
+    ("compare no losses", ["compare", "--out", "{case}/c"], "the following arguments are required: --losses", None),
+    ("compare K 0", ["compare", "--losses", "iwae:0", "--out", "{case}/c"], "--losses entry 'iwae:0': K must be >= 1", None),
+    ("compare unknown loss", ["compare", "--losses", "elbo,nope", "--out", "{case}/c"], "unknown loss 'nope'", None),
+    ("compare bad entry", ["compare", "--losses", "iwae:5:3", "--out", "{case}/c"], "is not NAME[:K[xM]][@BETA]", None),
+    ("compare M on iwae", ["compare", "--losses", "iwae:5x2", "--out", "{case}/c"], "xM (groups of K) applies to miwae and piwae", None),
+    ("compare beta > 1", ["compare", "--losses", "ciwae:5@1.5", "--out", "{case}/c"], "@BETA applies to ciwae, with 0 <= beta <= 1", None),
+    ("compare twice", ["compare", "--losses", "iwae:5,iwae:5", "--out", "{case}/c"], "names an estimator twice", None),
+    ("compare seeds words", ["compare", "--losses", "elbo", "--seeds", "a,b", "--out", "{case}/c"], "--seeds must be integers like 0,1,2", None),
+    ("compare seeds repeated", ["compare", "--losses", "elbo", "--seeds", "0,0", "--out", "{case}/c"], "--seeds must be distinct integers", None),
+    ("compare epochs and minutes", ["compare", "--losses", "elbo", "--epochs", "2", "--minutes", "1", "--out", "{case}/c"], "not both", None),
+    ("compare snr draws 1", ["compare", "--losses", "elbo", "--snr-draws", "1", "--out", "{case}/c"], "--snr-draws must be an integer >= 2", None),
+    ("compare eval k 0", ["compare", "--losses", "elbo", "--eval-k", "0", "--out", "{case}/c"], "--eval-k must be an integer >= 1, got 0", None),
+    ("compare out a file", ["compare", "--losses", "elbo", "--out", "{case}/f"], "--out {case}/f is a file", make_file("f")),
+    ("compare out foreign", ["compare", "--losses", "elbo", "--out", "{case}/c"], "holds files that are not a comparison's (notes.txt)", make_file("c/notes.txt")),
+    ("compare device cuda", ["compare", "--losses", "elbo", "--device", "cuda", "--out", "{case}/c"], "torch sees no CUDA device", None),
+    # -- evaluate over runs and K
+    ("evaluate k list 0", ["evaluate", "{runs}/vae", "--k", "0,5"], "--k must be an integer >= 1, got 0", None),
+    ("evaluate k words", ["evaluate", "{runs}/vae", "--k", "a,b"], "expected an integer or a list like 1,10,100", None),
+    ("evaluate proposal", ["evaluate", "{runs}/vae", "--proposal", "posterior"], "--proposal must be one of guide, prior, got 'posterior'", None),
+    ("evaluate several no out", ["evaluate", "{runs}/vae", "{runs}/cvae"], "evaluate of several runs needs --out DIR", None),
+    ("evaluate out a file", ["evaluate", "{runs}/vae", "--k", "1,2", "--out", "{case}/f"], "--out {case}/f is a file", make_file("f")),
+    ("evaluate several with dataset", ["evaluate", "{runs}/vae", "{runs}/cvae", "--dataset", "x.npz", "--out", "{case}/t"], "--dataset points to one run's moved data", None),
+    ("evaluate result of other inputs", ["evaluate", R, "--k", "1000"], "eval_test_k1000.json holds an earlier evaluation with other inputs", lambda r, c: (copy_run(r, c), (c / "run" / "eval_test_k1000.json").write_text('{"inputs": {"seed": 5}}'))),
     # -- the command itself
     ("no command", [], "the following arguments are required: command", None),
     ("unknown command", ["fly"], "argument command: invalid choice: 'fly'", None),
@@ -365,7 +389,7 @@ def test_bad_input_gives_one_line_and_exit_2(cli, runs, tmp_path, name, argv, fr
 def test_the_table_covers_every_class():
     assert len(CASES) >= 100
     commands = {c[1][0] for c in CASES if c[1]}
-    assert commands == {"train", "evaluate", "sample", "encode", "fly"}
+    assert commands == {"train", "evaluate", "sample", "encode", "compare", "fly"}
 
 
 @pytest.mark.parametrize("argv,fragment", [

@@ -19,7 +19,7 @@ import os
 import sys
 
 from ..errors import OptionError, PyroVAEError
-from . import encode, evaluate, listings, sample, train
+from . import compare, encode, evaluate, listings, sample, train
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     sample.add_parser(sub)
     encode.add_parser(sub)
+    compare.add_parser(sub)
     return p
 
 

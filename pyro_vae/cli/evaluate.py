@@ -1,23 +1,47 @@
-"""``pyro-vae evaluate``: IW estimate of log p(x), ELBO, KL and diagnostics of a trained run."""
+"""``pyro-vae evaluate``: IW estimates of log p(x), ELBO, KL and diagnostics of trained runs, at one
+or several K (one set of draws per datapoint), with the guide or the prior as the proposal."""
 
 from __future__ import annotations
+
+import argparse
 
 from ..errors import OptionError
 
 
+def k_list(text: str) -> list:
+    """``1000`` or ``1,10,100`` -> a list of integers (range-checked with the options)."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or a list like 1,10,100, got {text!r}") from None
+
+
 def add_parser(sub) -> None:
-    e = sub.add_parser("evaluate", help="IW estimate of log p(x), ELBO, KL and diagnostics; writes eval.json",
-                       description="Per-datapoint importance-weighted log-likelihood with K samples. Writes "
-                       "RUN_DIR/eval.json (summary) and RUN_DIR/eval_points.csv (one row per datapoint).")
-    e.add_argument("run_dir")
-    e.add_argument("--k", type=int, default=1000, help="importance samples per datapoint, >= 1 (default 1000)")
+    e = sub.add_parser(
+        "evaluate", help="IW estimates of log p(x) at one or several K, ELBO, KL and diagnostics of runs",
+        description="Per-datapoint importance-weighted log-likelihood. All K come from one set of max(K) draws per "
+        "datapoint (a smaller K from the first K of them, see README). For each run writes "
+        "RUN_DIR/eval_SPLIT_kK.json per K (replaced only by an evaluation with the same inputs, else with "
+        "--overwrite) and RUN_DIR/eval.json + "
+        "eval_points.csv (the latest evaluation at max K); with several runs or K also the table over runs and K "
+        "(evaluate.md/.csv/.json) and iw_vs_k.png into --out.")
+    e.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    e.add_argument("--k", type=k_list, default=[1000], help="importance samples per datapoint, >= 1, or a list "
+                   "like 1,10,100,1000 (default 1000)")
+    e.add_argument("--proposal", default="guide", metavar="guide|prior|guide,prior",
+                   help="draw z from the trained guide (default) or from the prior: the naive Monte Carlo "
+                        "estimate of p(x); guide,prior puts both in the table, which then says how many draws "
+                        "the guide saves")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
     e.add_argument("--seed", type=int, default=0, help="in [0, 2**32 - 1]")
     e.add_argument("--n", type=int, default=None, help="evaluate only the first N datapoints (N >= 1)")
     e.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    e.add_argument("--out", help="folder for the table over runs and K (default: the run's folder when there is "
+                   "one run; needed for several)")
+    e.add_argument("--overwrite", action="store_true", help="replace result files of an earlier evaluation")
     e.add_argument("--data-dir", help="override the data folder saved with the run")
     e.add_argument("--dataset", metavar="PATH", help="the new place of the run's data file, if it moved "
-                   "(checked to be the same data by its content hash)")
+                   "(checked to be the same data by its content hash; one run only)")
     e.add_argument("--max-elements", type=int, default=4096,
                    help="datapoints x particles per vectorized block, >= 1: bounds memory (see README)")
     e.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
@@ -25,40 +49,149 @@ def add_parser(sub) -> None:
     e.set_defaults(fn=run)
 
 
+def result_name(split: str, proposal: str, k: int) -> str:
+    return f"eval_{split}_{'prior_' if proposal == 'prior' else ''}k{k}.json"
+
+
 def run(args) -> int:
+    from pathlib import Path
+
+    from ..options import EvaluateOptions, resolve_device
+
+    opts = EvaluateOptions(k=args.k, split=args.split, seed=args.seed, n=args.n, checkpoint=args.checkpoint,
+                           max_elements=args.max_elements, device=args.device, proposal=args.proposal)
+    if len(args.run_dirs) > 1 and args.dataset:
+        raise OptionError("--dataset points to one run's moved data: evaluate that run on its own")
+    several = len(args.run_dirs) > 1 or len(opts.ks) > 1 or len(opts.proposals) > 1
+    if len(args.run_dirs) > 1 and not args.out:
+        raise OptionError("evaluate of several runs needs --out DIR for the table over runs and K")
+    out = Path(args.out or args.run_dirs[0])
+    if several and out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} is a file, not a folder: choose a folder for the table")
+    inputs = {str(r): evaluation_inputs(r, opts) for r in args.run_dirs}
+    planned = [(Path(r) / result_name(opts.split, p, k), {**inputs[str(r)], "proposal": p})
+               for r in args.run_dirs for p in opts.proposals for k in opts.ks]
+    if several:
+        planned.append((out / "evaluate.json", inputs))
+    if not args.overwrite:
+        refuse_changed_results(planned)
+    import os
+
+    from ..report import machine
+
+    device = resolve_device(opts.device)
+    load_before = os.getloadavg()
+    rows, names = [], _short_names(args.run_dirs)
+    for run_dir, name in zip(args.run_dirs, names):
+        for proposal in opts.proposals:
+            estimate = evaluate_run(run_dir, opts, device, args, proposal)
+            if several:
+                from ..evaluation.report import rows_over_k
+
+                rows += rows_over_k(name, estimate)
+    if several:
+        from ..evaluation.report import markdown_table, write_report
+
+        meta = {"inputs": inputs, "runs": [str(r) for r in args.run_dirs], "split": opts.split,
+                "proposals": opts.proposals, "seed": opts.seed, "k": opts.ks, "title": f"IW_K and ELBO on "
+                f"{opts.split}, {' and '.join(opts.proposals)} proposal, one set of {max(opts.ks)} draws each"}
+        meta.update({"machine": machine(), "load_before": list(load_before), "load_after": list(os.getloadavg()),
+                     "command": "pyro-vae evaluate " + " ".join(str(r) for r in args.run_dirs) +
+                     f" --k {','.join(map(str, opts.ks))} --proposal {','.join(opts.proposals)} --split {opts.split}"
+                     + (f" --n {opts.n}" if opts.n else "")})
+        out.mkdir(parents=True, exist_ok=True)
+        paths = write_report(rows, out, meta)
+        from ..evaluation.report import COLUMNS
+
+        print(markdown_table(rows, COLUMNS))
+        from ..evaluation.report import guide_savings
+
+        for line in guide_savings(rows):
+            print(line)
+        print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def evaluation_inputs(run_dir, opts) -> dict:
+    """What determines an evaluation's numbers: the checkpoint's bytes and the options that
+    decide the draws. An earlier result with the same inputs has the same numbers."""
+    import hashlib
+
+    from ..training import RunDir
+
+    path = RunDir(run_dir).file(f"checkpoint_{opts.checkpoint}.pt")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return {"checkpoint": opts.checkpoint, "checkpoint_sha256": sha, "split": opts.split, "n": opts.n,
+            "seed": opts.seed, "draws": opts.k, "proposals": opts.proposals, "max_elements": opts.max_elements}
+
+
+def refuse_changed_results(planned: list) -> None:
+    """Refuse to replace a result file written with other inputs (the same inputs give the same
+    numbers: replacing it loses nothing); ``--overwrite`` replaces it anyway."""
+    from ..errors import RunDirError
+    from ..files import read_json_object
+
+    for path, inputs in planned:
+        if not path.exists():
+            continue
+        try:
+            earlier = read_json_object(path, "").get("inputs")
+        except RunDirError:  # unreadable, not JSON: not ours to replace silently
+            earlier = None
+        if earlier != inputs:
+            raise OptionError(f"{path} holds an earlier evaluation with other inputs (checkpoint, seed, n, K or "
+                              f"proposal): pass --overwrite to replace it, or choose another --out / --seed / --split")
+
+
+def _short_names(run_dirs: list) -> list[str]:
+    from pathlib import Path
+
+    names = [Path(r).name or str(r) for r in run_dirs]
+    return names if len(set(names)) == len(names) else [str(r) for r in run_dirs]
+
+
+def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
+    """Evaluate one run at every K of ``opts`` (one set of draws); write its files; print its report."""
     import sys
 
     from ..evaluation import evaluate_model
-    from ..options import EvaluateOptions, resolve_device
+    from ..evaluation.result import KHAT_MEANING
+    from ..files import write_json
     from ..runs import load_run
 
-    opts = EvaluateOptions(k=args.k, split=args.split, seed=args.seed, n=args.n, checkpoint=args.checkpoint,
-                           max_elements=args.max_elements, device=args.device)
-    run = load_run(args.run_dir, opts.checkpoint, resolve_device(opts.device), args.dataset, args.data_dir)
-    run_dir, cfg, model = run.run_dir, run.config.to_dict(), run.model
+    run = load_run(run_dir, opts.checkpoint, device, args.dataset, args.data_dir)
+    cfg, model = run.config.to_dict(), run.model
     x, y = run.data.split(opts.split)
-    if opts.n is not None:
-        if opts.n > len(x):
-            raise OptionError(f"--n {opts.n} is more than the {len(x)} datapoints of {cfg['dataset']}/{opts.split}: "
-                              f"use --n {len(x)} or less, or drop --n")
+    if opts.n is not None and opts.n > len(x):
+        raise OptionError(f"--n {opts.n} is more than the {len(x)} datapoints of {cfg['dataset']}/{opts.split}: "
+                          f"use --n {len(x)} or less, or drop --n")
     n = opts.n or len(x)
     x, y = x[:n], (y[:n] if y is not None else None)  # (a memory-mapped split is read here)
     est = evaluate_model(model, x, y, k=opts.k, seed=opts.seed, max_elements=opts.max_elements,
-                         progress=not args.no_progress and sys.stderr.isatty())
-    summary = est.summary()
-    summary.update({"split": opts.split, "checkpoint": opts.checkpoint, "dataset": cfg["dataset"],
-                    "model": cfg["model"], "loss": cfg["loss"]})
+                         progress=not args.no_progress and sys.stderr.isatty(), nested_k=opts.ks[:-1],
+                         proposal=proposal)
+    about = {"split": opts.split, "checkpoint": opts.checkpoint, "dataset": cfg["dataset"], "model": cfg["model"],
+             "loss": cfg["loss"]}
+    about["inputs"] = {**evaluation_inputs(run_dir, opts), "proposal": proposal}
+    summary = {**est.summary(), **about}
     if run.data.standardized:  # densities of the standardized columns; the original values' differ by J
         jac = run.data.standardized["log_jacobian"]
         summary.update({"standardized": True, "log_jacobian": jac,
                         "log_px_iw_original_units": summary["log_px_iw"] + jac,
                         "elbo_original_units": summary["elbo"] + jac})
-    est.write_json(run_dir.file("eval.json"), summary)
-    est.write_table(run_dir.file("eval_points.csv"))
+    for k in opts.ks:
+        write_json(run.run_dir.file(result_name(opts.split, proposal, k)),
+                   summary if k == opts.k else {**est.at(k), **about})
+    latest = []
+    if proposal == "guide":  # eval.json / eval_points.csv: the latest evaluation with the guide
+        est.write_json(run.run_dir.file("eval.json"), summary)
+        est.write_table(run.run_dir.file("eval_points.csv"))
+        latest = [str(run.run_dir.file("eval.json")), str(run.run_dir.file("eval_points.csv"))]
     kl_label = "KL (closed form)" if est.kl_analytic else "KL (Monte Carlo)"
     rows = [("log p(x) IW", "log_px_iw"), ("ELBO", "elbo"), ("reconstruction", "reconstruction"),
             (kl_label, "kl"), ("ESS", "ess")]
-    print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: n={est.n}, K={opts.k}, checkpoint={opts.checkpoint}")
+    shown = "" if proposal == "guide" else ", proposal=prior"
+    print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: n={est.n}, K={opts.k}, checkpoint={opts.checkpoint}{shown}")
     for label, key in rows:
         print(f"  {label:<20} {summary[key]:>10.2f} ± {summary[key + '_se']:.2f}")
     if est.kl_note:
@@ -69,8 +202,13 @@ def run(args) -> int:
               f"log_jacobian {summary['log_jacobian']:.2f})")
     if summary.get("bits_per_dim") is not None:
         print(f"  {'bits/dim':<20} {summary['bits_per_dim']:>10.4f}")
-    if summary["khat_share_above_0.7"] is not None:
-        print(f"  {'share k-hat > 0.7':<20} {summary['khat_share_above_0.7']:>10.3f}")
+    share = summary["khat_share_above_0.7"]
+    if share is not None:
+        print(f"  {'share k-hat > 0.7':<20} {share:>10.3f}")
+        if share > 0:
+            print(f"  ({share:.0%} of datapoints: {KHAT_MEANING})")
+    else:
+        print(f"  ({summary['khat_note']})")
     print(f"  {'active units':<20} {summary['active_units_total']!s:>10}")
-    print(f"wrote {run_dir.file('eval.json')} and {run_dir.file('eval_points.csv')}")
-    return 0
+    print(f"wrote {', '.join(latest + [str(run.run_dir.file(result_name(opts.split, proposal, k))) for k in opts.ks])}")
+    return est

@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 KHAT_THRESHOLD = 0.7
+#: Fewest draws per datapoint with a k-hat: ArviZ's PSIS fits the largest ceil(min(K/5, 3 sqrt(K)))
+#: weights and reports inf below a tail of 5, i.e. for K <= 20.
+PSIS_MIN_K = 21
 
 
 def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
@@ -32,12 +35,12 @@ def log_estimate_variance(log_w: torch.Tensor) -> torch.Tensor:
 
 
 def pareto_khat(log_w_rows: np.ndarray) -> np.ndarray:
-    """PSIS shape parameter :math:`\\hat k` per datapoint (``arviz.psislw``), NaN when K < 10.
+    """PSIS shape parameter :math:`\\hat k` per datapoint (``arviz.psislw``), NaN when K < :data:`PSIS_MIN_K`.
 
     :param log_w_rows: ``[N, K]`` log weights, one row per datapoint (note: rows, not ``[K, N]``).
     """
     lw = np.asarray(log_w_rows, dtype=np.float64)
-    if lw.shape[1] < 10:
+    if lw.shape[1] < PSIS_MIN_K:
         return np.full(lw.shape[0], np.nan)
     import arviz as az
 

@@ -25,13 +25,14 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 import pyro
+import pyro.poutine as poutine
 import torch
 
 from ..infer.particles import _is_enumerated, guess_max_plate_nesting, trace_particles
 from ..errors import DataError, InferenceError
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
 from .kl import closed_form_kl, closed_form_obstacle, latent_parents
-from .result import COLUMNS, LogLikelihoodEstimate
+from .result import COLUMNS, NESTED_COLUMNS, LogLikelihoodEstimate
 
 PSIS_ROWS = 256  # datapoints per PSIS call at most (PSIS has a fixed cost per call)
 PSIS_BUFFER_BLOCKS = 256  # the PSIS buffer holds at most this many blocks' worth of elements
@@ -95,8 +96,16 @@ def evaluate_log_likelihood(
     progress: bool = True,
     num_dims: Optional[int] = None,
     device: Optional[Union[str, torch.device]] = None,
+    nested_k: Sequence[int] = (),
+    proposal: str = "guide",
 ) -> LogLikelihoodEstimate:
     """Per-datapoint IW estimate of log p(x) with ``k`` samples, ELBO, KL and diagnostics.
+
+    ``nested_k``: smaller K whose estimates :math:`\\hat{\\mathcal L}_{K'}` come from the first
+    ``K'`` of the same ``k`` draws of each datapoint (nested prefixes, see
+    :meth:`LogLikelihoodEstimate.at`). ``proposal="prior"`` draws :math:`z` from the model's prior
+    instead of the guide (:func:`prior_proposal`): the naive Monte Carlo estimate of
+    :math:`p(x) = E_{p(z)}[p(x \\mid z)]`, against which the guide's saving is measured.
 
     :param model, guide: any Pyro pair called as ``model(*batch)`` / ``guide(*batch)`` whose
         observations sit in a vectorized data plate over the batch.
@@ -118,6 +127,13 @@ def evaluate_log_likelihood(
         raise InferenceError(f"k (importance samples per datapoint) must be an integer >= 1, got {k!r}")
     if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
         raise InferenceError(f"max_elements must be an integer >= 1, got {max_elements!r}")
+    nested_k = sorted({int(kk) for kk in nested_k if int(kk) < k})
+    if any(kk < 1 for kk in nested_k):
+        raise InferenceError(f"nested_k must hold integers >= 1, got {list(nested_k)}")
+    if proposal not in ("guide", "prior"):
+        raise InferenceError(f"proposal must be guide or prior, got {proposal!r}")
+    if proposal == "prior":
+        guide = prior_proposal(model)
     b, c = block_sizes(k, n, max_elements)
     validate = pyro.poutine.util.is_validation_enabled()
     first = tuple(t[:b].to(device) if device else t[:b] for t in data)
@@ -128,6 +144,7 @@ def evaluate_log_likelihood(
     # Results go into arrays allocated once: thousands of small long-lived tensors interleaved with
     # the large per-block temporaries fragment the heap (measured: RSS grew ~3 MB per datapoint).
     values = {name: np.full(n, np.nan) for name in COLUMNS}
+    nested = {kk: {name: np.full(n, np.nan) for name in NESTED_COLUMNS} for kk in nested_k}
     means: dict = {}  # site -> [n, D] posterior means
     rows_cap = psis_rows(k, b, max_elements)
     psis_buffer = np.empty((rows_cap, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
@@ -177,6 +194,12 @@ def evaluate_log_likelihood(
         }
         for name, v in block.items():
             values[name][start:stop] = v.double().cpu().numpy()
+        for kk, arrays in nested.items():  # the first kk draws of each datapoint
+            prefix = log_w[:kk]
+            arrays["log_px_iw"][start:stop] = (prefix.logsumexp(0) - math.log(kk)).double().cpu().numpy()
+            arrays["ess"][start:stop] = effective_sample_size(prefix).double().cpu().numpy()
+            if diagnostics:
+                arrays["khat"][start:stop] = pareto_khat(prefix.T.double().cpu().numpy())
         if diagnostics:  # PSIS has a fixed cost per call: run it on up to rows_cap datapoints at once
             psis_buffer[psis_rows_used:psis_rows_used + log_w.shape[1]] = log_w.T.double().cpu().numpy()
             psis_rows_used += log_w.shape[1]
@@ -190,7 +213,14 @@ def evaluate_log_likelihood(
     values["reconstruction"] = values["elbo"] + values["kl"]
     units = {name: int(active_units(m).sum()) for name, m in means.items()} if n > 1 else {}
     return LogLikelihoodEstimate(k=k, values=values, kl_analytic=bool(kl_closed), kl_note=kl_note,
-                                 active_units=units, num_dims=num_dims, seed=seed)
+                                 active_units=units, num_dims=num_dims, seed=seed, nested=nested,
+                                 proposal=proposal)
+
+
+def prior_proposal(model):
+    """The model with its observed sites hidden, used as a guide: it draws every latent from
+    its prior, so the importance weights are :math:`p(x \\mid z)` (the pair's ``q = p``)."""
+    return poutine.block(model, hide_fn=lambda msg: msg["type"] == "sample" and msg["is_observed"])
 
 
 def evaluate_model(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, **options) -> LogLikelihoodEstimate:

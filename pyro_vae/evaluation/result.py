@@ -8,10 +8,26 @@ from typing import Optional
 
 import numpy as np
 
-from .diagnostics import KHAT_THRESHOLD
+from .diagnostics import KHAT_THRESHOLD, PSIS_MIN_K
 
 #: Per-datapoint columns, in the order they are written to the CSV table.
 COLUMNS = ("log_px_iw", "elbo", "elbo_single", "reconstruction", "kl", "kl_mc_se", "ess", "khat", "log_px_var")
+#: Per-datapoint columns of the smaller K computed from prefixes of the same draws.
+NESTED_COLUMNS = ("log_px_iw", "ess", "khat")
+
+
+def khat_note(k: int) -> Optional[str]:
+    """Why k-hat is absent for ``k`` draws per datapoint (``None`` when it is reported)."""
+    if k < PSIS_MIN_K:
+        return (f"no k-hat at K={k}: PSIS fits a Pareto tail to the largest min(K/5, 3 sqrt(K)) weights, "
+                f"at least 5 of them, so it needs K >= {PSIS_MIN_K}")
+    return None
+
+
+#: What a large share of k-hat > 0.7 means, printed with the report.
+KHAT_MEANING = ("k-hat > 0.7 means the importance weights are so heavy-tailed that the IW estimate's variance "
+                "may be infinite: it can sit far below log p(x) and its standard error understates the error; "
+                "take a larger K or a better proposal before trusting those datapoints")
 
 
 def mean_se(values: np.ndarray) -> tuple[float, float]:
@@ -21,6 +37,11 @@ def mean_se(values: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
     return float(v.mean()), se
+
+
+def _khat_share(khat: np.ndarray) -> Optional[float]:
+    finite = khat[np.isfinite(khat)]
+    return float(np.mean(finite > KHAT_THRESHOLD)) if len(finite) else None
 
 
 @dataclass
@@ -46,6 +67,8 @@ class LogLikelihoodEstimate:
     active_units: dict = field(default_factory=dict)
     num_dims: Optional[int] = None  # pixels per image, for bits/dim
     seed: Optional[int] = None
+    nested: dict = field(default_factory=dict)  # K' -> {column: [n]} from the first K' draws
+    proposal: str = "guide"
 
     @property
     def n(self) -> int:
@@ -63,13 +86,43 @@ class LogLikelihoodEstimate:
         for col in COLUMNS:
             m, se = mean_se(self.values[col])
             out[col], out[f"{col}_se"] = m, se
-        khat = self.values["khat"]
-        out["khat_share_above_0.7"] = float(np.mean(khat[np.isfinite(khat)] > KHAT_THRESHOLD)) if np.isfinite(khat).any() else None
+        out["proposal"] = self.proposal
+        out["khat_share_above_0.7"] = _khat_share(self.values["khat"])
+        out["khat_note"] = khat_note(self.k)
         out["nll"] = -out["log_px_iw"]
         if self.num_dims:
             out["bits_per_dim"] = out["nll"] / (self.num_dims * math.log(2))
         out["active_units"] = self.active_units
         out["active_units_total"] = int(sum(self.active_units.values())) if self.active_units else None
+        return out
+
+    def ks(self) -> list[int]:
+        """Every K with an estimate: the nested prefixes and ``k`` itself."""
+        return sorted(self.nested) + [self.k]
+
+    def at(self, k: int) -> dict:
+        r"""The summary at ``k`` draws per datapoint: the full :meth:`summary` at ``self.k``; for a
+        smaller K, the IW estimate, ESS and k-hat from the first K of the same draws.
+
+        Nested prefixes rather than disjoint subsets: the K draws of a datapoint are i.i.d., so
+        the first K' of them are a sample of the K'-draw estimator like any other K' (each
+        :math:`\hat{\mathcal L}_{K'}` is what an evaluation with K' draws would give, and its
+        standard error over datapoints is as valid), the whole curve costs no extra draws, and
+        its steps show the estimator's change with K rather than the noise of independent draws.
+        """
+        if k == self.k:
+            return self.summary()
+        if k not in self.nested:
+            raise KeyError(f"no estimate at K={k}: this evaluation has {self.ks()}")
+        cols = self.nested[k]
+        iw, iw_se = mean_se(cols["log_px_iw"])
+        elbo, elbo_se = mean_se(self.values["elbo"])
+        ess, ess_se = mean_se(cols["ess"])
+        out = {"k": k, "n": self.n, "seed": self.seed, "proposal": self.proposal, "nested_in": self.k,
+               "log_px_iw": iw, "log_px_iw_se": iw_se, "elbo": elbo, "elbo_se": elbo_se, "ess": ess, "ess_se": ess_se,
+               "khat_share_above_0.7": _khat_share(cols["khat"]), "khat_note": khat_note(k), "nll": -iw}
+        if self.num_dims:
+            out["bits_per_dim"] = -iw / (self.num_dims * math.log(2))
         return out
 
     def write_json(self, path, summary: Optional[dict] = None) -> dict:

@@ -1,0 +1,100 @@
+"""Tables and plots over runs and K (``pyro-vae evaluate RUN [RUN ...] --k 1,10,100``).
+
+One row per (run, K): the IW estimate with its standard error over datapoints, the ELBO, their
+gap, ESS and the share of k-hat above 0.7 (absent, with the reason, where K is too small for
+PSIS). Written as Markdown, CSV and JSON, with ``iw_vs_k.png``: IW_K and the ELBO against K per
+run, log x-axis, error bars of one standard error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..report import markdown_table, write_csv
+
+COLUMNS = [("run", "run"), ("proposal", "proposal"), ("k", "K"), ("log_px_iw", "IW_K"), ("log_px_iw_se", "±"),
+           ("elbo", "ELBO"), ("elbo_se", "±"), ("gap", "IW_K - ELBO"), ("ess", "ESS"),
+           ("khat_share_above_0.7", "share k-hat > 0.7"), ("n", "n")]
+
+
+def rows_over_k(name: str, estimate) -> list[dict]:
+    """The table rows of one run's evaluation at each of its K."""
+    rows = []
+    for k in estimate.ks():
+        s = estimate.at(k)
+        rows.append({"run": name, "proposal": s["proposal"], "k": k, "log_px_iw": s["log_px_iw"],
+                     "log_px_iw_se": s["log_px_iw_se"], "elbo": s["elbo"], "elbo_se": s["elbo_se"],
+                     "gap": s["log_px_iw"] - s["elbo"], "ess": s["ess"],
+                     "khat_share_above_0.7": s["khat_share_above_0.7"], "khat_note": s["khat_note"], "n": s["n"]})
+    return rows
+
+
+def guide_savings(rows: list[dict]) -> list[str]:
+    """Per run with both proposals: the smallest K at which the guide's IW_K reaches the prior's
+    estimate at its largest K (the draws the learned guide saves for the same accuracy)."""
+    lines = []
+    for run in dict.fromkeys(r["run"] for r in rows):
+        guide = sorted((r for r in rows if r["run"] == run and r["proposal"] == "guide"), key=lambda r: r["k"])
+        prior = sorted((r for r in rows if r["run"] == run and r["proposal"] == "prior"), key=lambda r: r["k"])
+        if not guide or not prior:
+            continue
+        target = prior[-1]
+        reach = next((r for r in guide if r["log_px_iw"] >= target["log_px_iw"]), None)
+        if reach is None:
+            lines.append(f"{run}: the prior proposal's K={target['k']} estimate {target['log_px_iw']:.2f} is above the "
+                         f"guide's at every K (up to {guide[-1]['k']}): the guide does not beat the prior here")
+        else:
+            lines.append(f"{run}: the prior proposal reaches {target['log_px_iw']:.2f} with K={target['k']}; the guide "
+                         f"reaches it with K={reach['k']} ({reach['log_px_iw']:.2f}): {target['k'] / reach['k']:.0f}x "
+                         f"fewer draws, and goes on to {guide[-1]['log_px_iw']:.2f} at K={guide[-1]['k']}")
+    return lines
+
+
+def write_report(rows: list[dict], out, meta: dict) -> list[Path]:
+    """``evaluate.md``, ``evaluate.csv``, ``evaluate.json`` and ``iw_vs_k.png`` into ``out``."""
+    from ..files import atomic_write_bytes, write_json
+
+    out = Path(out)
+    table = markdown_table(rows, COLUMNS)
+    notes = guide_savings(rows) + sorted({r["khat_note"] for r in rows if r.get("khat_note")})
+    text = table + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "") + "\n"
+    paths = [atomic_write_bytes(out / "evaluate.md", lambda f: f.write(text.encode())),
+             write_csv(out / "evaluate.csv", rows, COLUMNS + [("khat_note", "k-hat note")])]
+    write_json(out / "evaluate.json", {**meta, "rows": rows, "table": table})
+    paths.append(out / "evaluate.json")
+    paths.append(plot_iw_vs_k(rows, out / "iw_vs_k.png", meta.get("title", "")))
+    return paths
+
+
+def plot_iw_vs_k(rows: list[dict], path, title: str = "") -> Path:
+    """One panel per run (their scales differ): IW_K with error bars against K, log x-axis, and
+    the ELBO as a dashed line; a prior-proposal series in the same panel as squares."""
+    import math
+
+    from ..plots import plt, save_figure
+
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    cols = min(3, len(runs))
+    nrows = math.ceil(len(runs) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
+    ks = sorted({r["k"] for r in rows})
+    for ax, run in zip(axes.flat, runs):
+        for i, proposal in enumerate(dict.fromkeys(r["proposal"] for r in rows if r["run"] == run)):
+            mine = sorted((r for r in rows if (r["run"], r["proposal"]) == (run, proposal)), key=lambda r: r["k"])
+            ax.errorbar([r["k"] for r in mine], [r["log_px_iw"] for r in mine],
+                        yerr=[r["log_px_iw_se"] for r in mine], fmt="o-" if proposal == "guide" else "s:",
+                        color=f"C{i}", capsize=3, label=f"IW_K ({proposal} proposal)")
+            ax.axhline(mine[-1]["elbo"], color=f"C{i}", ls="--", lw=0.8, label=f"ELBO ({proposal})")
+        ax.set_xscale("log")
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
+        ax.set_title(run, fontsize=9)
+        ax.set_xlabel("K (importance samples per datapoint)")
+        ax.set_ylabel("nats per datapoint (mean ± se)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.set_axis_off()
+    fig.suptitle(title or "IW estimate of log p(x) against K", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
