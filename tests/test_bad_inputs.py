@@ -251,7 +251,7 @@ CASES = [
     # -- evaluate
     ("k 0", ["evaluate", "{runs}/vae", "--k", "0"], "--k must be an integer >= 1, got 0", None),
     ("k <0", ["evaluate", "{runs}/vae", "--k", "-1"], "--k must be an integer >= 1, got -1", None),
-    ("k abc", ["evaluate", "{runs}/vae", "--k", "abc"], "--k: invalid int value: 'abc'", None),
+    ("k abc", ["evaluate", "{runs}/vae", "--k", "abc"], "argument --k: expected an integer or a list like 1,10,100, got 'abc'", None),
     ("n 0", ["evaluate", "{runs}/vae", "--n", "0"], "--n must be an integer >= 1, got 0", None),
     ("n <0", ["evaluate", "{runs}/vae", "--n", "-1"], "--n must be an integer >= 1, got -1", None),
     ("n too large", ["evaluate", "{runs}/vae", "--k", "2", "--n", "100000"], "--n 100000 is more than the 250 datapoints of digits/test", None),
