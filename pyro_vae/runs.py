@@ -19,11 +19,13 @@ from typing import Optional
 from .errors import DataError
 
 
-def load_config_data(config, dataset: Optional[str] = None, data_dir: Optional[str] = None):
+def load_config_data(config, dataset: Optional[str] = None, data_dir: Optional[str] = None, run_path=None):
     """The :class:`~pyro_vae.data.Dataset` of a :class:`~pyro_vae.training.TrainConfig`.
 
     A run on a user's file (``config.data_source`` recorded) reads it from its recorded place,
     or from ``dataset`` when it moved, and refuses it when its content differs from the record.
+    A run on a dataset registered by the user's own code keeps a copy in the run folder
+    (``data.npz``, recorded with ``in_run``, its path relative to ``run_path``).
     """
     from .data import load_dataset
     from .data.source import check_present, check_unchanged
@@ -36,6 +38,9 @@ def load_config_data(config, dataset: Optional[str] = None, data_dir: Optional[s
             raise DataError(f"--dataset {dataset}: the run was trained on {config.dataset!r}, not on a data "
                             f"file; drop --dataset")
         return load_dataset(config.dataset, data_dir or config.data_dir, **options)
+    if record.get("in_run"):  # a copy of data the user's code registered: its arrays as they were
+        record = {**record, "path": str(Path(run_path or ".") / record["path"])}
+        options = {"kind": record.get("kind")}
     where = check_present(record, dataset)
     data = load_dataset(where, **options)
     check_unchanged(record, data.source, pointed=dataset is not None)
@@ -65,7 +70,8 @@ class Run:
 
     @cached_property
     def data(self):
-        return load_config_data(self.config, self._dataset, self._data_dir).for_likelihood(self.model.likelihood)
+        data = load_config_data(self.config, self._dataset, self._data_dir, self.path)
+        return data.for_likelihood(self.model.likelihood)
 
     def __repr__(self) -> str:
         epochs = len(self.metrics)

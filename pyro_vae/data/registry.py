@@ -51,6 +51,13 @@ def dataset_entries() -> list[DatasetEntry]:
     return [_DATASETS[n] for n in dataset_names()]
 
 
+def registered_by_user(name: str) -> bool:
+    """Whether ``name`` is a dataset that a user's code registered (not one pyro-vae ships): such
+    data exists only in that code's process, so a run keeps a copy of it."""
+    entry = _DATASETS.get(name)
+    return entry is not None and not getattr(entry.loader, "__module__", "").startswith("pyro_vae.")
+
+
 def default_data_dir(data_dir: Optional[os.PathLike] = None) -> Path:
     """``data_dir`` if given, else ``$PYRO_VAE_DATA``, else ``~/.cache/pyro-vae``."""
     if data_dir:

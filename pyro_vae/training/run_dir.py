@@ -6,6 +6,8 @@ Layout::
     RUN_DIR/model.json           the model spec (name, source file, hyper-parameters, data info)
     RUN_DIR/model.py             a copy of the user's model file (a model given by path), with
                                  its sha256 in model.json: evaluate, sample and resume use it
+    RUN_DIR/data.npz             a copy of a dataset the user's code registered (it exists in
+                                 no file), recorded in config.json's data_source
     RUN_DIR/metrics.jsonl        one JSON line per completed epoch
     RUN_DIR/checkpoint_last.pt   state_dicts after the last completed epoch (+ optimizer)
     RUN_DIR/checkpoint_best.pt   state_dicts at the best validation ELBO
@@ -49,6 +51,7 @@ from ..files import atomic_write_bytes, read_json_object, remove_stale_temporari
 
 LOCK_NAME = ".lock"
 MODEL_COPY = "model.py"
+DATA_COPY = "data.npz"
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "best_valid_elbo")
 SPEC_KEYS = ("model", "hparams", "data")
 
@@ -217,6 +220,26 @@ class RunDir:
         atomic_write_bytes(self.file(MODEL_COPY), lambda f: f.write(code))
         return {**spec, "source": MODEL_COPY, "source_sha256": hashlib.sha256(code).hexdigest(),
                 "source_origin": str(original)}
+
+    def keep_data_copy(self, data) -> dict:
+        """Save ``data`` (a Dataset only the user's code can make) as ``data.npz`` in the run,
+        images in their shape, labels as ``y_*``; return its record (``in_run``: the path is
+        relative to the run folder)."""
+        import numpy as np
+
+        from ..data.source import describe
+
+        shape = tuple(data.image_shape) if data.image_shape else None
+        arrays = {}
+        for split in ("train", "valid", "test"):
+            x, y = data.split(split)
+            x = x[: len(x)].cpu().numpy()  # (a memory-mapped split is read here)
+            arrays[split] = x.reshape((len(x),) + shape) if shape else x
+            if y is not None:
+                arrays[f"y_{split}"] = y.cpu().numpy()
+        path = atomic_write_bytes(self.file(DATA_COPY), lambda f: np.savez(f, **arrays))
+        record = describe(path, kind=data.kind)
+        return {**record, "path": DATA_COPY, "in_run": True, "registered_as": data.name}
 
     def update_config(self, config: dict) -> None:
         """Rewrite config.json of an existing run (under :meth:`lock`) when ``config`` differs."""

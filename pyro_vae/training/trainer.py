@@ -27,6 +27,7 @@ from ..evaluation import evaluate_model
 from ..infer.losses import make_loss
 from ..options import RESUMABLE, check_minutes, flag, resolve_device, resume_conflicts
 from ..registry import build_model, model_from_spec
+from ..data.registry import registered_by_user
 from ..runs import load_config_data
 from .config import TrainConfig
 from .logging import LOG, epoch_line, make_epoch_logs, require_tensorboard
@@ -85,10 +86,11 @@ class Trainer:
         self.run = RunDir(run_dir)
         self.device = resolve_device(config.device)
         record = config.data_source
-        moved = record is not None and config.dataset != record["path"]  # --dataset: its new place
-        dataset = load_config_data(config, config.dataset if moved else None)  # checked by content hash
+        moved = record is not None and not record.get("in_run") and config.dataset != record["path"]
+        dataset = load_config_data(config, config.dataset if moved else None, run_path=self.run.path)
         if dataset.source is not None and (record is None or moved):
             config.data_source = dataset.source  # recorded in config.json: evaluate finds the same data
+        self._copy_data = dataset if (config.data_source is None and registered_by_user(config.dataset)) else None
         pyro.clear_param_store()
         pyro.set_rng_seed(config.seed)  # the network's initial weights
         if resume:
@@ -122,6 +124,9 @@ class Trainer:
             self.run.truncate_metrics(0)
         else:
             self.run.create(config.to_dict(), self.model.spec)
+        if self._copy_data is not None:  # data only the user's code can make: kept in the run
+            config.data_source = self.run.keep_data_copy(self._copy_data)
+            self.run.update_config(config.to_dict())
 
     # ---- one epoch --------------------------------------------------------------------------
     def _batches(self, epoch: int):

@@ -257,3 +257,29 @@ def test_a_memory_mapped_training_split_evaluates_and_encodes(cli, tmp_path):
     assert json.loads((run / "eval.json").read_text())["n"] == 96
     ok(cli.run("encode", run, "--split", "train", "--batch-size", "7", "--out", tmp_path / "z.npz"))
     assert np.load(tmp_path / "z.npz")["z_mean"].shape == (96, 3)
+
+
+def test_a_run_on_a_dataset_registered_in_python_is_evaluated_from_the_cli(cli, tmp_path):
+    """The CLI's process has not run the user's code that registered the data: the run keeps a copy."""
+    from pyro_vae import Dataset
+    from pyro_vae.data import register_dataset
+    from pyro_vae.training import TrainConfig, train
+
+    x = (np.random.default_rng(4).random((120, 5, 5)) < 0.3).astype(np.float32)
+    labels = np.arange(120) % 3
+
+    @register_dataset("tests-arrays-in-memory", "arrays that exist only in this process")
+    def _arrays(data_dir, download):
+        return Dataset.from_arrays(x, labels=labels, name="tests-arrays-in-memory")
+
+    run = tmp_path / "run"
+    train(TrainConfig(dataset="tests-arrays-in-memory", epochs=1, batch_size=40, progress=False,
+                      model_options={"z_dim": 2, "hidden": [8]}), run, pictures=False)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["data_source"]["in_run"] and cfg["data_source"]["path"] == "data.npz" and (run / "data.npz").exists()
+    ok(cli.run("evaluate", run, "--k", "4"))
+    ok(cli.run("encode", run, "--out", tmp_path / "z.npz"))
+    copy = pyro_vae.load_run(run).data
+    original = Dataset.from_arrays(x, labels=labels).for_likelihood("bernoulli")
+    assert torch.equal(copy.test, original.test) and torch.equal(copy.test_labels, original.test_labels)
+    assert copy.image_shape == (5, 5) and copy.kind == "binary"
