@@ -84,6 +84,8 @@ def test_evaluate_over_runs_k_and_proposals(cli, tmp_path):
         assert json.loads((tmp_path / "a" / f"eval_test_k{k}.json").read_text())["k"] == k
         assert (tmp_path / "b" / f"eval_test_prior_k{k}.json").exists()
     assert json.loads((tmp_path / "a" / "eval_test_k5.json").read_text())["khat_note"].startswith("no k-hat at K=5")
+    rows = (tmp_path / "b" / "eval_points_test_prior_k30.csv").read_text().splitlines()
+    assert len(rows) == 41 and "log_px_iw" in rows[0]  # header + one row per datapoint
     for name in ("evaluate.md", "evaluate.csv", "iw_vs_k.png"):
         assert (tmp_path / "table" / name).exists()
     ok(cli.run(*argv))  # the same inputs again: the same numbers, replaced without asking

@@ -21,8 +21,8 @@ def add_parser(sub) -> None:
         "evaluate", help="IW estimates of log p(x) at one or several K, ELBO, KL and diagnostics of runs",
         description="Per-datapoint importance-weighted log-likelihood. All K come from one set of max(K) draws per "
         "datapoint (a smaller K from the first K of them, see README). For each run writes "
-        "RUN_DIR/eval_SPLIT_kK.json per K (replaced only by an evaluation with the same inputs, else with "
-        "--overwrite) and RUN_DIR/eval.json + "
+        "RUN_DIR/eval_SPLIT_kK.json per K and eval_points_SPLIT_kK.csv for max K (replaced only by an "
+        "evaluation with the same inputs, else with --overwrite) and RUN_DIR/eval.json + "
         "eval_points.csv (the latest evaluation at max K); with several runs or K also the table over runs and K "
         "(evaluate.md/.csv/.json) and iw_vs_k.png into --out.")
     e.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -49,8 +49,10 @@ def add_parser(sub) -> None:
     e.set_defaults(fn=run)
 
 
-def result_name(split: str, proposal: str, k: int) -> str:
-    return f"eval_{split}_{'prior_' if proposal == 'prior' else ''}k{k}.json"
+def result_name(split: str, proposal: str, k: int, points: bool = False) -> str:
+    """``eval_SPLIT_[prior_]kK.json``, or with ``points`` the per-datapoint table ``eval_points_...csv``."""
+    stem = "eval_points" if points else "eval"
+    return f"{stem}_{split}_{'prior_' if proposal == 'prior' else ''}k{k}.{'csv' if points else 'json'}"
 
 
 def run(args) -> int:
@@ -71,6 +73,8 @@ def run(args) -> int:
     inputs = {str(r): evaluation_inputs(r, opts) for r in args.run_dirs}
     planned = [(Path(r) / result_name(opts.split, p, k), {**inputs[str(r)], "proposal": p})
                for r in args.run_dirs for p in opts.proposals for k in opts.ks]
+    planned += [(Path(r) / result_name(opts.split, p, opts.k, points=True), None) for r in args.run_dirs
+                for p in opts.proposals]  # a per-datapoint table goes with its summary file
     if several:
         planned.append((out / "evaluate.json", inputs))
     if not args.overwrite:
@@ -132,7 +136,7 @@ def refuse_changed_results(planned: list) -> None:
     from ..files import read_json_object
 
     for path, inputs in planned:
-        if not path.exists():
+        if not path.exists() or inputs is None:  # (checked through its summary file)
             continue
         try:
             earlier = read_json_object(path, "").get("inputs")
@@ -182,6 +186,7 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     for k in opts.ks:
         write_json(run.run_dir.file(result_name(opts.split, proposal, k)),
                    summary if k == opts.k else {**est.at(k), **about})
+    est.write_table(run.run_dir.file(result_name(opts.split, proposal, opts.k, points=True)))
     latest = []
     if proposal == "guide":  # eval.json / eval_points.csv: the latest evaluation with the guide
         est.write_json(run.run_dir.file("eval.json"), summary)
@@ -210,5 +215,6 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     else:
         print(f"  ({summary['khat_note']})")
     print(f"  {'active units':<20} {summary['active_units_total']!s:>10}")
-    print(f"wrote {', '.join(latest + [str(run.run_dir.file(result_name(opts.split, proposal, k))) for k in opts.ks])}")
+    written = [result_name(opts.split, proposal, k) for k in opts.ks] + [result_name(opts.split, proposal, opts.k, True)]
+    print(f"wrote {', '.join(latest + [str(run.run_dir.file(name)) for name in written])}")
     return est
