@@ -156,12 +156,10 @@ def check_data_file_options(cfg) -> None:
     """--data-kind, --split, --label-column, --image-size: their values, and only with a data file."""
     from .data.arrays import check_split
     from .data.dataset import KINDS
-    from .data.registry import dataset_names
+    from .data.registry import dataset_names, refuse_file_options
 
-    given = [flag(f) for f in FILE_OPTIONS if getattr(cfg, f) not in (None, False)]
-    if given and cfg.dataset in dataset_names():
-        raise OptionError(f"{', '.join(given)} apply to your own data files; dataset {cfg.dataset!r} has fixed "
-                          f"splits and kind: drop {', '.join(given)}")
+    if cfg.dataset in dataset_names():
+        refuse_file_options(cfg.dataset, [flag(f) for f in FILE_OPTIONS if getattr(cfg, f) not in (None, False)])
     if cfg.data_kind is not None:
         check_choice("--data-kind", cfg.data_kind, KINDS)
     if cfg.split is not None:

@@ -81,7 +81,8 @@ def run(args) -> int:
         refuse_changed_results(planned)
     import os
 
-    from ..report import machine
+    from ..evaluation.report import COLUMNS, guide_savings, rows_over_k, write_report
+    from ..report import machine, markdown_table
 
     device = resolve_device(opts.device)
     load_before = os.getloadavg()
@@ -90,12 +91,8 @@ def run(args) -> int:
         for proposal in opts.proposals:
             estimate = evaluate_run(run_dir, opts, device, args, proposal)
             if several:
-                from ..evaluation.report import rows_over_k
-
                 rows += rows_over_k(name, estimate)
     if several:
-        from ..evaluation.report import markdown_table, write_report
-
         meta = {"inputs": inputs, "runs": [str(r) for r in args.run_dirs], "split": opts.split,
                 "proposals": opts.proposals, "seed": opts.seed, "k": opts.ks, "title": f"IW_K and ELBO on "
                 f"{opts.split}, {' and '.join(opts.proposals)} proposal, one set of {max(opts.ks)} draws each"}
@@ -105,11 +102,7 @@ def run(args) -> int:
                      + (f" --n {opts.n}" if opts.n else "")})
         out.mkdir(parents=True, exist_ok=True)
         paths = write_report(rows, out, meta)
-        from ..evaluation.report import COLUMNS
-
         print(markdown_table(rows, COLUMNS))
-        from ..evaluation.report import guide_savings
-
         for line in guide_savings(rows):
             print(line)
         print(f"wrote {', '.join(str(p) for p in paths)}")
@@ -156,13 +149,16 @@ def _short_names(run_dirs: list) -> list[str]:
 
 def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     """Evaluate one run at every K of ``opts`` (one set of draws); write its files; print its report."""
+    import os
     import sys
 
     from ..evaluation import evaluate_model
     from ..evaluation.result import KHAT_MEANING
+    from ..report import machine
     from ..files import write_json
     from ..runs import load_run
 
+    load_before = os.getloadavg()  # the shared machine's load around the work, with every result
     run = load_run(run_dir, opts.checkpoint, device, args.dataset, args.data_dir)
     cfg, model = run.config.to_dict(), run.model
     x, y = run.data.split(opts.split)
@@ -175,7 +171,8 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
                          progress=not args.no_progress and sys.stderr.isatty(), nested_k=opts.ks[:-1],
                          proposal=proposal)
     about = {"split": opts.split, "checkpoint": opts.checkpoint, "dataset": cfg["dataset"], "model": cfg["model"],
-             "loss": cfg["loss"]}
+             "loss": cfg["loss"], "machine": machine(), "load_before": list(load_before),
+             "load_after": list(os.getloadavg())}
     about["inputs"] = {**evaluation_inputs(run_dir, opts), "proposal": proposal}
     summary = {**est.summary(), **about}
     if run.data.standardized:  # densities of the standardized columns; the original values' differ by J

@@ -51,6 +51,13 @@ def dataset_entries() -> list[DatasetEntry]:
     return [_DATASETS[n] for n in dataset_names()]
 
 
+def refuse_file_options(name: str, given: list) -> None:
+    """Refuse the data-file flags ``given`` (``--split``, ...) for the named dataset ``name``."""
+    if given:
+        raise DataError(f"{', '.join(given)} apply to your own data files; dataset {name!r} has fixed splits and "
+                        f"kind: drop {', '.join(given)}")
+
+
 def registered_by_user(name: str) -> bool:
     """Whether ``name`` is a dataset that a user's code registered (not one pyro-vae ships): such
     data exists only in that code's process, so a run keeps a copy of it."""
@@ -83,10 +90,7 @@ def load_dataset(name: str, data_dir: Optional[os.PathLike] = None, download: bo
                                   standardize=bool(standardize))
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())}, or give the "
                         f"path of a .npy/.npz/.pt/.csv file or a folder of images")
-    given = [flag for flag, value in file_options.items() if value is not None]
-    if given:
-        raise DataError(f"{', '.join(given)} apply to your own data files; dataset {name!r} has fixed splits and "
-                        f"kind: drop {', '.join(given)}")
+    refuse_file_options(name, [flag for flag, value in file_options.items() if value is not None])
     entry = _DATASETS[name]
     folder = default_data_dir(data_dir)
     if not entry.bundled and folder.exists() and not folder.is_dir():

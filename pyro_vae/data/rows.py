@@ -42,13 +42,6 @@ class MappedRows:
     def shape(self) -> tuple:
         return (len(self), self.width)
 
-    @property
-    def dtype(self):
-        return torch.float32
-
-    def dim(self) -> int:
-        return 2
-
     def __getitem__(self, idx) -> torch.Tensor:
         if isinstance(idx, torch.Tensor):
             idx = idx.cpu().numpy()
