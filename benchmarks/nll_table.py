@@ -8,6 +8,7 @@ all), cut to a budget, then evaluates the last checkpoint on the 10k test images
     python benchmarks/nll_table.py --minutes 3                  # per-row time budget (this CPU)
     python benchmarks/nll_table.py --epochs 3280 --device cuda  # the published setting
     python benchmarks/nll_table.py --rows vae-1l,iwae-1l-k5 --epochs 10
+    python benchmarks/nll_table.py --minutes 3 --rows vae-1l --ais-n 100 --ais-steps 1000  # + AIS columns
 
 A row whose run already reached the budget is evaluated again without retraining (delete
 ``--scratch`` to start over); an interrupted run resumes from its last epoch. Writes
@@ -85,10 +86,33 @@ def evaluate_row(row: Row, args, model, x) -> dict:
     t0 = time.perf_counter()
     est = evaluate_model(model, x, k=args.k, seed=args.seed, progress=args.progress)
     s = est.summary()
-    return {"test_nll": s["nll"], "test_nll_se": s["log_px_iw_se"], "test_elbo": s["elbo"],
-            "test_elbo_se": s["elbo_se"], "bits_per_dim": s.get("bits_per_dim"),
-            "active_units": s["active_units_total"], "khat_share_above_0.7": s["khat_share_above_0.7"],
-            "eval_s": time.perf_counter() - t0}
+    out = {"test_nll": s["nll"], "test_nll_se": s["log_px_iw_se"], "test_elbo": s["elbo"],
+           "test_elbo_se": s["elbo_se"], "bits_per_dim": s.get("bits_per_dim"),
+           "active_units": s["active_units_total"], "khat_share_above_0.7": s["khat_share_above_0.7"],
+           "eval_s": time.perf_counter() - t0}
+    if args.ais_n:
+        out.update(ais_cells(model, x, est.log_px_iw, args))
+    return out
+
+
+def ais_cells(model, x, iw_points, args) -> dict:
+    """AIS (16 chains, 10 leapfrog steps, ``--ais-steps``) on ``--ais-n`` random test images, with
+    IW_K on the same images (paired), for the AIS columns."""
+    import numpy as np
+    import torch
+
+    from pyro_vae.evaluation.ais import evaluate_ais
+
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed + 1))[: args.ais_n]
+    t0 = time.perf_counter()
+    est = evaluate_ais(model.model, model.guide, x[idx], num_chains=16, num_steps=args.ais_steps, leapfrog_steps=10,
+                       seed=args.seed, progress=args.progress)
+    iw = np.asarray(iw_points)[idx.numpy()]
+    gain = est.log_px_ais - iw
+    return {"ais_n": int(len(idx)), "ais_steps": args.ais_steps, "ais_nll": float(-est.log_px_ais.mean()),
+            "ais_nll_se": float(est.log_px_ais.std(ddof=1) / np.sqrt(len(idx))), "iw_nll_same_images": float(-iw.mean()),
+            "ais_gain": float(gain.mean()), "ais_gain_se": float(gain.std(ddof=1) / np.sqrt(len(idx))),
+            "ais_s": time.perf_counter() - t0}
 
 
 def published_cells(row: Row, nll: float) -> dict:
@@ -107,6 +131,8 @@ def main():
     p.add_argument("--k", type=int, default=5000, help="importance samples per test image")
     p.add_argument("--n-test", type=int, default=10000, help="test images evaluated (all 10k by default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ais-n", type=int, default=0, help="also AIS on this many random test images (0: none)")
+    p.add_argument("--ais-steps", type=int, default=1000, help="AIS intermediate distributions (16 chains)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     p.add_argument("--scratch", default="runs/nll_table")
@@ -181,7 +207,9 @@ def render(rows: list[dict], k: int) -> str:
         ("model", "model"), ("epochs", "epochs"), ("train_min", "train min"),
         ("test_nll", f"test NLL (-IW K={k})"), ("test_nll_se", "se"), ("test_elbo", "test ELBO"),
         ("active_units", "active units"), ("khat_share_above_0.7", "k-hat > 0.7"), ("eval_s", "eval s"),
-        ("published", "published NLL"), ("gap_to_best_published", "ours - best published")])
+        ("published", "published NLL"), ("gap_to_best_published", "ours - best published"),
+        ("ais_nll", "AIS NLL"), ("iw_nll_same_images", f"IW K={k} NLL, same images"), ("ais_gain", "AIS gain (nats)"),
+        ("ais_gain_se", "±"), ("ais_n", "AIS images"), ("ais_steps", "AIS steps")])
 
 
 if __name__ == "__main__":

@@ -196,9 +196,14 @@ def resume_conflicts(saved: dict, given: dict) -> list[str]:
 
 
 # ---- evaluate and sample -------------------------------------------------------------------------
+#: Defaults of ``evaluate --method ais|bdmc`` (those of :func:`pyro_vae.evaluation.ais.evaluate_ais`).
+ANNEALING_DEFAULTS = {"num_chains": 16, "num_steps": 1000, "schedule": "sigmoid", "leapfrog_steps": 10,
+                      "init": "guide", "tune_chains": 4, "step_size": 0.3}
+
+
 @dataclass
 class EvaluateOptions:
-    k: object = 1000  # one K or a list of K; afterwards ``ks`` (sorted) and ``k = max(ks)``
+    k: object = None  # one K or a list of K (default 1000); afterwards ``ks`` (sorted) and ``k = max(ks)``
     split: str = "test"
     seed: int = 0
     n: Optional[int] = None
@@ -206,8 +211,26 @@ class EvaluateOptions:
     max_elements: int = 4096
     device: str = "cpu"
     proposal: str = "guide"
+    method: str = "iw"  # iw, ais or bdmc
+    # AIS/BDMC settings (None: their defaults, ANNEALING_DEFAULTS; refused with --method iw)
+    num_chains: Optional[int] = None
+    num_steps: object = None  # one or a list; afterwards ``steps`` (sorted)
+    schedule: Optional[str] = None
+    leapfrog_steps: Optional[int] = None
+    init: Optional[str] = None
+    tune_chains: Optional[int] = None
+    step_size: Optional[float] = None
 
     def __post_init__(self):
+        check_choice("--method", self.method, ("iw", "ais", "bdmc"))
+        given = [flag(f) for f in ANNEALING_DEFAULTS if getattr(self, f) is not None]
+        if self.method == "iw" and given:
+            raise OptionError(f"{', '.join(given)} belong to --method ais or bdmc (annealed importance sampling); "
+                              f"add --method ais, or drop them")
+        if self.method != "iw":
+            self._check_annealing()
+        if self.k is None:
+            self.k = 1000
         given = self.k if isinstance(self.k, (list, tuple)) else [self.k]
         if not given:
             raise OptionError("--k needs at least one value, e.g. --k 1000 or --k 1,10,100")
@@ -225,6 +248,32 @@ class EvaluateOptions:
         check_choice("--checkpoint", self.checkpoint, ("best", "last"))
         self.max_elements = check_int("--max-elements", self.max_elements, 1)
         check_device("--device", self.device)
+
+    def _check_annealing(self) -> None:
+        """AIS/BDMC settings (``--k`` and ``--proposal`` belong to IW: AIS starts from the prior with --init prior)."""
+        if self.k is not None or self.proposal != "guide":
+            raise OptionError(f"--k and --proposal belong to --method iw; --method {self.method} takes --num-chains, "
+                              f"--num-steps and --init (guide or prior)")
+        self.k, self.proposal = 1000, "guide"
+        for name, default in ANNEALING_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, default)
+        self.num_chains = check_int("--num-chains", self.num_chains, 1)
+        given = self.num_steps if isinstance(self.num_steps, (list, tuple)) else [self.num_steps]
+        if not given:
+            raise OptionError("--num-steps needs at least one value, e.g. --num-steps 1000 or --num-steps 100,1000")
+        self.steps = sorted({check_int("--num-steps", t, 1) for t in given})
+        check_choice("--schedule", self.schedule, ("sigmoid", "linear"))
+        self.leapfrog_steps = check_int("--leapfrog-steps", self.leapfrog_steps, 0)
+        check_choice("--init", self.init, ("guide", "prior"))
+        self.tune_chains = check_int("--tune-chains", self.tune_chains, 0)
+        self.step_size = check_float("--step-size", self.step_size, 0, strict=True, maximum=10)
+
+    def ais_options(self, num_steps: int) -> dict:
+        """Keyword arguments of :func:`pyro_vae.evaluation.ais.evaluate_ais` for one ``num_steps``."""
+        return {"num_chains": self.num_chains, "num_steps": num_steps, "schedule": self.schedule,
+                "leapfrog_steps": self.leapfrog_steps, "init": self.init, "tune_chains": self.tune_chains,
+                "step_size": self.step_size}
 
 
 @dataclass

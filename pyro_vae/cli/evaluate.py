@@ -26,12 +26,27 @@ def add_parser(sub) -> None:
         "eval_points.csv (the latest evaluation at max K); with several runs or K also the table over runs and K "
         "(evaluate.md/.csv/.json) and iw_vs_k.png into --out.")
     e.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    e.add_argument("--k", type=k_list, default=[1000], help="importance samples per datapoint, >= 1, or a list "
-                   "like 1,10,100,1000 (default 1000)")
+    e.add_argument("--method", default="iw", metavar="iw|ais|bdmc",
+                   help="iw: importance weighting (default); ais: annealed importance sampling with HMC (a tighter "
+                        "stochastic lower bound, slow); bdmc: forward and reverse AIS on --n datapoints simulated "
+                        "from the model (default 100), whose gap says how accurate AIS is with these settings")
+    e.add_argument("--k", type=k_list, default=None, help="importance samples per datapoint, >= 1, or a list "
+                   "like 1,10,100,1000 (default 1000; --method iw)")
     e.add_argument("--proposal", default="guide", metavar="guide|prior|guide,prior",
                    help="draw z from the trained guide (default) or from the prior: the naive Monte Carlo "
                         "estimate of p(x); guide,prior puts both in the table, which then says how many draws "
                         "the guide saves")
+    a = e.add_argument_group("AIS and BDMC (--method ais|bdmc)")
+    a.add_argument("--num-chains", type=int, help="AIS chains per datapoint (default 16)")
+    a.add_argument("--num-steps", type=k_list, help="intermediate distributions, or a list like 100,1000,10000 "
+                   "(one evaluation each; default 1000)")
+    a.add_argument("--leapfrog-steps", type=int, help="leapfrog steps per HMC transition (default 10)")
+    a.add_argument("--schedule", metavar="sigmoid|linear", help="spacing of the inverse temperatures (default sigmoid)")
+    a.add_argument("--init", metavar="guide|prior", help="anneal from the trained guide (default) or the prior")
+    a.add_argument("--tune-chains", type=int, help="extra chains per datapoint that set the step size and are "
+                   "left out of the estimate (default 4; see README)")
+    a.add_argument("--step-size", type=float, help="initial leapfrog step size, in units of the guide's standard "
+                   "deviations (default 0.3)")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
     e.add_argument("--seed", type=int, default=0, help="in [0, 2**32 - 1]")
     e.add_argument("--n", type=int, default=None, help="evaluate only the first N datapoints (N >= 1)")
@@ -61,7 +76,14 @@ def run(args) -> int:
     from ..options import EvaluateOptions, resolve_device
 
     opts = EvaluateOptions(k=args.k, split=args.split, seed=args.seed, n=args.n, checkpoint=args.checkpoint,
-                           max_elements=args.max_elements, device=args.device, proposal=args.proposal)
+                           max_elements=args.max_elements, device=args.device, proposal=args.proposal,
+                           method=args.method, num_chains=args.num_chains, num_steps=args.num_steps,
+                           schedule=args.schedule, leapfrog_steps=args.leapfrog_steps, init=args.init,
+                           tune_chains=args.tune_chains, step_size=args.step_size)
+    if opts.method != "iw":
+        from .evaluate_annealed import run_annealed
+
+        return run_annealed(args, opts)
     if len(args.run_dirs) > 1 and args.dataset:
         raise OptionError("--dataset points to one run's moved data: evaluate that run on its own")
     several = len(args.run_dirs) > 1 or len(opts.ks) > 1 or len(opts.proposals) > 1

@@ -98,7 +98,9 @@ def evaluate_log_likelihood(
     device: Optional[Union[str, torch.device]] = None,
     nested_k: Sequence[int] = (),
     proposal: str = "guide",
-) -> LogLikelihoodEstimate:
+    method: str = "iw",
+    **ais_options,
+):
     """Per-datapoint IW estimate of log p(x) with ``k`` samples, ELBO, KL and diagnostics.
 
     ``nested_k``: smaller K whose estimates :math:`\\hat{\\mathcal L}_{K'}` come from the first
@@ -114,8 +116,25 @@ def evaluate_log_likelihood(
     :param max_elements: bound on datapoints x particles per vectorized run (memory bound).
     :param num_dims: data dimensions per datapoint; when given, bits/dim are reported.
     :param device: where to run the blocks (default: where the data are).
+    :param method: ``"iw"`` (this function, a :class:`LogLikelihoodEstimate`) or ``"ais"``:
+        annealed importance sampling (:func:`pyro_vae.evaluation.ais.evaluate_ais`, an
+        :class:`~pyro_vae.evaluation.ais.AISEstimate`), whose options (``num_chains``,
+        ``num_steps``, ``schedule``, ``leapfrog_steps``, ``init``, ...) are passed on.
     """
     from tqdm.auto import tqdm
+
+    if method == "ais":
+        if nested_k or proposal != "guide" or not diagnostics:
+            raise InferenceError("nested_k, proposal and diagnostics belong to method='iw'; for AIS start from the "
+                                 "prior with init='prior'")
+        from .ais import evaluate_ais
+
+        return evaluate_ais(model, guide, data, seed=seed, max_elements=max_elements, data_plate=data_plate,
+                            progress=progress, num_dims=num_dims, device=device, **ais_options)
+    if method != "iw":
+        raise InferenceError(f"method must be iw or ais, got {method!r}")
+    if ais_options:
+        raise InferenceError(f"{', '.join(sorted(ais_options))}: options of method='ais', not of method='iw'")
 
     data = (data,) if torch.is_tensor(data) else tuple(data)
     n = len(data[0])
@@ -223,7 +242,7 @@ def prior_proposal(model):
     return poutine.block(model, hide_fn=lambda msg: msg["type"] == "sample" and msg["is_observed"])
 
 
-def evaluate_model(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, **options) -> LogLikelihoodEstimate:
+def evaluate_model(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, **options):
     """:func:`evaluate_log_likelihood` for a zoo model: checks the data, reports bits/dim for images."""
     model.check_data(x)
     if model.data_info.get("image_shape"):

@@ -1,0 +1,333 @@
+"""Benchmark: AIS and BDMC on a trained 1-layer VAE (static binarized MNIST), against IW_5000 and
+against a hand-written pure-PyTorch AIS of the same network and settings.
+
+1. IW with K=5000 on a random subset of the test images (``--iw-n``, default 1000).
+2. AIS (16 chains, 10 leapfrog steps, sigmoid schedule, from the guide) at each
+   ``STEPS:N`` of ``--ais`` on the first N of the same images: mean log p(x), the nats gained
+   over IW_5000 on the same images (paired), acceptance, ESS, wall time.
+3. BDMC on ``--bdmc-n`` datapoints simulated from the model at each of ``--bdmc-steps``:
+   forward (lower) and reverse (upper) AIS and their gap; ``results/ais/bdmc_gap.png``.
+4. Time per AIS call, library (:func:`pyro_vae.evaluation.ais.evaluate_ais` on the Pyro pair)
+   against :func:`reference_ais` below, in paired interleaved rounds (ABBA), medians and
+   quartiles, and their estimates side by side (different random streams: equal within error).
+
+    python benchmarks/ais.py --run-dir runs/ais/vae-1l                    # this CPU's budget
+    python benchmarks/ais.py --ais 100:1000,1000:1000,10000:1000 --bdmc-n 100 --bdmc-steps 100,1000,10000 \\
+        --device cuda                                                      # the issue's setting
+
+The run is trained first when ``--run-dir`` has no checkpoint (``pyro-vae train --minutes``).
+Writes benchmarks/results/ais.json, ais.md and results/ais/ (the gap table and plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DEFAULT_DATA_DIR, RESULTS, command_line, machine, markdown_table, write_results  # noqa: E402
+
+SETTINGS = {"num_chains": 16, "leapfrog_steps": 10, "schedule": "sigmoid", "init": "guide", "tune_chains": 4}
+
+
+# ---- the reference: the same AIS written by hand in PyTorch for this network ---------------------
+def reference_ais(encoder, decoder, x, *, num_chains, tune_chains, num_steps, leapfrog_steps, step_size, gain,
+                  target, betas, generator=None):
+    """Forward AIS from q(z|x) = N(loc, scale) to p(z|x) for a Bernoulli decoder and N(0, I) prior:
+    the algorithm of :mod:`pyro_vae.evaluation.ais` (tuning chains set a per-datapoint step size, the
+    guide's standard deviations set the mass matrix, float64 weights), with the prior, likelihood and
+    guide densities written out and grad of log q in closed form. Returns ``[N]`` log p-hat."""
+    with torch.no_grad():
+        loc, scale = encoder(x)
+    c = num_chains + tune_chains
+    z = loc + scale * torch.randn((c,) + loc.shape, generator=generator)
+    s2 = scale ** 2
+
+    def evaluate(z):
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            logits = decoder(z)
+            log_lik = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
+                                                                         reduction="none").sum(-1)
+            log_b = log_lik - 0.5 * (z ** 2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
+            (grad_b,) = torch.autograd.grad(log_b.sum(), z)
+        z = z.detach()
+        log_a = (-0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return z, log_a, log_b.detach(), -(z - loc) / s2, grad_b
+
+    z, a, b, ga, gb = evaluate(z)
+    log_w = torch.zeros(a.shape, dtype=torch.float64)
+    log_eps = torch.full((x.shape[0],), math.log(step_size))
+    for t in range(1, len(betas)):
+        log_w += float(betas[t] - betas[t - 1]) * (b - a).double()
+        if t == len(betas) - 1:
+            break
+        beta = float(betas[t])
+        eps = log_eps.exp()[:, None]
+        p = torch.randn(z.shape, generator=generator) / scale
+        h0 = -((1 - beta) * a + beta * b) + 0.5 * ((p * scale) ** 2).sum(-1)
+        new = (z, a, b, ga, gb)
+        p = p + 0.5 * eps * ((1 - beta) * ga + beta * gb)
+        for step in range(leapfrog_steps):
+            new = evaluate(new[0] + eps * s2 * p)
+            g = (1 - beta) * new[3] + beta * new[4]
+            p = p + (1.0 if step < leapfrog_steps - 1 else 0.5) * eps * g
+        h1 = -((1 - beta) * new[1] + beta * new[2]) + 0.5 * ((p * scale) ** 2).sum(-1)
+        prob = torch.nan_to_num((h0 - h1).clamp(max=0).exp(), nan=0.0)
+        keep = torch.rand(prob.shape, generator=generator) < prob
+        z, ga, gb = (torch.where(keep[..., None], n, o) for n, o in ((new[0], z), (new[3], ga), (new[4], gb)))
+        a, b = torch.where(keep, new[1], a), torch.where(keep, new[2], b)
+        if tune_chains:
+            log_eps = (log_eps + gain * (prob[num_chains:].mean(0) - target)).clamp(-9.2, 2.3)
+    lw = log_w[:num_chains]
+    return lw.logsumexp(0) - math.log(num_chains)
+
+
+# ---- the parts -------------------------------------------------------------------------------------
+def ensure_run(args) -> Path:
+    run = Path(args.run_dir)
+    if not (run / "checkpoint_last.pt").exists():
+        subprocess.run([sys.executable, "-m", "pyro_vae", "train", "--model", "vae", "--dataset", "binarized-mnist",
+                        "--data-dir", args.data_dir, "--epochs", "1000", "--minutes", str(args.train_minutes),
+                        "--batch-size", "100", "--out", str(run), "--no-progress"], check=True)
+    return run
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    d = a - b
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def time_against_reference(model, x, args) -> dict:
+    """Paired interleaved rounds (library, reference, reference, library, ...) of one AIS call each."""
+    from pyro_vae.evaluation.ais import beta_schedule, evaluate_ais
+    from pyro_vae.evaluation.hmc import StepSize, TARGET_ACCEPT
+
+    gain = StepSize.__init__.__defaults__[1]
+    betas = beta_schedule(SETTINGS["schedule"], args.timing_steps)
+    lib_t, ref_t, lib_v, ref_v = [], [], [], []
+
+    def lib(seed):
+        t0 = time.perf_counter()
+        est = evaluate_ais(model.model, model.guide, x, num_steps=args.timing_steps, step_size=args.step_size,
+                           seed=seed, progress=False, **{k: v for k, v in SETTINGS.items()})
+        lib_t.append(time.perf_counter() - t0)
+        lib_v.append(float(est.log_px_ais.mean()))
+
+    def ref(seed):
+        gen = torch.Generator().manual_seed(seed)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            v = reference_ais(model.encoder, model.decoder, x, num_chains=SETTINGS["num_chains"],
+                              tune_chains=SETTINGS["tune_chains"], num_steps=args.timing_steps,
+                              leapfrog_steps=SETTINGS["leapfrog_steps"], step_size=args.step_size, gain=gain,
+                              target=TARGET_ACCEPT, betas=betas, generator=gen)
+        ref_t.append(time.perf_counter() - t0)
+        ref_v.append(float(v.mean()))
+
+    lib(0), ref(0)  # warm-up, not counted
+    lib_t.clear(), ref_t.clear(), lib_v.clear(), ref_v.clear()
+    load_before = os.getloadavg()
+    for r in range(args.rounds):
+        order = (lib, ref) if r % 2 == 0 else (ref, lib)
+        for fn in order:
+            fn(r + 1)
+    load_after = os.getloadavg()
+    ratio = np.array(lib_t) / np.array(ref_t)
+    q = lambda v: [float(np.percentile(v, 25)), float(np.median(v)), float(np.percentile(v, 75))]  # noqa: E731
+    return {"n": len(x), "num_steps": args.timing_steps, "rounds": args.rounds, "library_s_q1_median_q3": q(lib_t),
+            "reference_s_q1_median_q3": q(ref_t), "ratio_q1_median_q3": q(ratio),
+            "library_mean_log_px": float(np.mean(lib_v)), "reference_mean_log_px": float(np.mean(ref_v)),
+            "library_values": lib_v, "reference_values": ref_v, "load_before": list(load_before),
+            "load_after": list(load_after)}
+
+
+def linear_gaussian_check(steps_list=(1, 10, 100, 1000), n=100) -> list[dict]:
+    """Forward and reverse AIS against the exact log p(x) of a linear-Gaussian model (float64),
+    with an untrained amortized guide: the estimates' mean error over n datapoints at each number
+    of steps, with its Monte Carlo standard error."""
+    from pyro_vae.evaluation import evaluate_log_likelihood
+    from pyro_vae.evaluation.ais import evaluate_ais
+    from pyro_vae.registry import build_model
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        m = build_model("linear_gaussian", {"x_dim": 6, "kind": "real"}, z_dim=3, guide="amortized", seed=0)
+        with torch.no_grad():
+            m.b.copy_(torch.linspace(-1, 1, 6))
+            torch.manual_seed(1)
+            x = m.marginal().sample((n,))
+            exact = m.exact_log_px(x).numpy()
+            z = m.exact_posterior(x).sample()
+        iw = evaluate_log_likelihood(m.model, m.guide, x, k=16, progress=False).log_px_iw
+        rows = []
+        for steps in steps_list:
+            common = dict(num_chains=16, num_steps=steps, leapfrog_steps=10, progress=False)
+            fwd = evaluate_ais(m.model, m.guide, x, seed=1, record_step_sizes=True, **common)
+            rev = evaluate_ais(m.model, m.guide, x, seed=2, start={"z": z}, step_sizes=fwd.step_sizes, **common)
+            se = lambda e: float(np.sqrt(np.mean(e.log_px_ais_se ** 2) / n))  # noqa: E731
+            rows.append({"num_steps": steps, "n": n, "forward_minus_exact": float(np.mean(fwd.log_px_ais - exact)),
+                         "forward_se": se(fwd), "reverse_minus_exact": float(np.mean(-rev.log_px_ais - exact)),
+                         "reverse_se": se(rev), "iw16_minus_exact": float(np.mean(iw - exact)),
+                         "acceptance": float(np.nanmean(fwd.acceptance)) if steps > 1 else None})
+        return rows
+    finally:
+        torch.set_default_dtype(old)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", default="runs/ais/vae-1l")
+    p.add_argument("--train-minutes", type=float, default=6)
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--iw-n", type=int, default=1000)
+    p.add_argument("--iw-k", type=int, default=5000)
+    p.add_argument("--ais", default="100:500,1000:100,10000:5", help="STEPS:N,... AIS settings and their test images")
+    p.add_argument("--bdmc-n", type=int, default=30)
+    p.add_argument("--bdmc-steps", default="10,100,1000")
+    p.add_argument("--step-size", type=float, default=0.3)
+    p.add_argument("--timing-n", type=int, default=50)
+    p.add_argument("--timing-steps", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--skip", default="", help="comma-separated parts to reuse from the last results: iw,ais,bdmc,lg,timing")
+    args = p.parse_args()
+
+    import json
+
+    from pyro_vae.evaluation import evaluate_model
+    from pyro_vae.evaluation.ais import evaluate_ais
+    from pyro_vae.evaluation.bdmc import bdmc
+    from pyro_vae.evaluation.report import BDMC_COLUMNS, write_bdmc_gap
+    from pyro_vae.runs import load_run
+
+    out = RESULTS / "ais"
+    out.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((RESULTS / "ais.json").read_text()) if (RESULTS / "ais.json").exists() else {}
+    skip = set(filter(None, args.skip.split(",")))
+    run_dir = ensure_run(args)
+    run = load_run(run_dir, "last", torch.device(args.device), data_dir=args.data_dir)
+    model = run.model
+    x_all, _ = run.data.split("test")
+    perm = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(args.seed))
+    x = torch.as_tensor(x_all[perm[: args.iw_n].numpy()] if not torch.is_tensor(x_all) else x_all[perm[: args.iw_n]])
+    x = x.float().to(args.device)
+    metrics = run.metrics[-1] if getattr(run, "metrics", None) else {}
+    result = {"benchmark": "ais", "command": command_line(), "machine": machine(), "run": str(run_dir),
+              "run_epochs": metrics.get("epoch"), "load_before": list(os.getloadavg()), "settings": SETTINGS,
+              "step_size": args.step_size, "images": f"a random subset of the test images (seed {args.seed}); each "
+              "AIS row uses the first N of the IW row's images"}
+
+    if "iw" in skip:
+        result["iw"], iw_points = previous["iw"], np.array(previous["iw_points"])
+    else:
+        t0 = time.perf_counter()
+        iw = evaluate_model(model, x, k=args.iw_k, seed=args.seed, progress=sys.stderr.isatty())
+        s = iw.summary()
+        iw_points = iw.log_px_iw
+        result["iw"] = {"k": args.iw_k, "n": len(x), "log_px_iw": s["log_px_iw"], "log_px_iw_se": s["log_px_iw_se"],
+                        "elbo": s["elbo"], "khat_share_above_0.7": s["khat_share_above_0.7"],
+                        "seconds": time.perf_counter() - t0}
+        print(f"IW_{args.iw_k} on {len(x)}: {s['log_px_iw']:.2f} ± {s['log_px_iw_se']:.2f} "
+              f"({result['iw']['seconds']:.0f} s)", flush=True)
+    result["iw_points"] = [float(v) for v in iw_points]
+
+    rows = previous.get("ais_rows", []) if "ais" in skip else []
+    if "ais" not in skip:
+        for item in args.ais.split(","):
+            steps, n = (int(v) for v in item.split(":"))
+            t0 = time.perf_counter()
+            load0 = os.getloadavg()
+            est = evaluate_ais(model.model, model.guide, x[:n], num_steps=steps, step_size=args.step_size,
+                               seed=args.seed, progress=sys.stderr.isatty(), **SETTINGS)
+            seconds = time.perf_counter() - t0
+            gain, gain_se = paired(est.log_px_ais, iw_points[:n])
+            s = est.summary()
+            rows.append({"num_steps": steps, "n": n, "log_px_ais": s["log_px_ais"], "log_px_ais_se": s["log_px_ais_se"],
+                         "iw_same_images": float(iw_points[:n].mean()), "gain_over_iw": gain, "gain_se": gain_se,
+                         "acceptance": s["acceptance"], "ess": s["ess"], "mc_se_per_point": float(np.mean(est.log_px_ais_se)),
+                         "seconds": seconds, "seconds_per_image": seconds / n, "load_before": list(load0),
+                         "load_after": list(os.getloadavg())})
+            print(f"AIS {steps} steps on {n}: {s['log_px_ais']:.2f}, over IW {gain:+.3f} ± {gain_se:.3f} "
+                  f"({seconds:.0f} s)", flush=True)
+    result["ais_rows"] = rows
+    write_results("ais.partial", result)
+
+    bdmc_rows = previous.get("bdmc_rows", []) if "bdmc" in skip else []
+    if "bdmc" not in skip:
+        for steps in (int(v) for v in args.bdmc_steps.split(",")):
+            t0 = time.perf_counter()
+            r = bdmc(model.model, model.guide, (x[: args.bdmc_n],), num_steps=steps, step_size=args.step_size,
+                     seed=args.seed, progress=sys.stderr.isatty(), **SETTINGS)
+            row = {**r.summary(), "seconds": time.perf_counter() - t0}
+            bdmc_rows.append(row)
+            print(f"BDMC {steps} steps: lower {row['lower']:.3f} upper {row['upper']:.3f} gap {row['gap']:.3f}",
+                  flush=True)
+        write_bdmc_gap(bdmc_rows, out, {"machine": machine(), "command": command_line(),
+                                        "title": f"BDMC gap, 1-layer VAE on binarized MNIST, {args.bdmc_n} simulated "
+                                                 f"images, {SETTINGS['num_chains']} chains"})
+    result["bdmc_rows"] = bdmc_rows
+    write_results("ais.partial", result)
+
+    result["linear_gaussian"] = linear_gaussian_check() if "lg" not in skip else previous["linear_gaussian"]
+    if "timing" in skip:
+        result["timing"] = previous["timing"]
+    else:
+        result["timing"] = time_against_reference(model, x[: args.timing_n], args)
+        t = result["timing"]
+        print(f"time library/reference: median {t['ratio_q1_median_q3'][1]:.3f}x", flush=True)
+    result["load_after"] = list(os.getloadavg())
+    result["tables"] = render(result)
+    write_results("ais", result)
+    (RESULTS / "ais.md").write_text(result["tables"] + "\n")
+    print(result["tables"])
+
+
+def render(result: dict) -> str:
+    iw = result["iw"]
+    ais = markdown_table(result["ais_rows"], [
+        ("num_steps", "AIS steps"), ("n", "test images"), ("log_px_ais", "log p(x) AIS"), ("log_px_ais_se", "±"),
+        ("iw_same_images", f"IW_{iw['k']} same images"), ("gain_over_iw", "AIS - IW (nats)"), ("gain_se", "± (paired)"),
+        ("acceptance", "acceptance"), ("ess", "ESS of 16"), ("seconds", "wall s"), ("seconds_per_image", "s / image")])
+    bdmc = markdown_table(result["bdmc_rows"], [
+        ("num_steps", "AIS steps"), ("n", "simulated images"), ("lower", "forward (lower)"),
+        ("upper", "reverse (upper)"), ("gap", "gap"), ("gap_se_over_data", "±"), ("seconds", "wall s")])
+    t = result["timing"]
+    timing = markdown_table([
+        {"impl": "pyro-vae evaluate_ais (Pyro pair)", "q1": t["library_s_q1_median_q3"][0],
+         "median": t["library_s_q1_median_q3"][1], "q3": t["library_s_q1_median_q3"][2],
+         "mean": t["library_mean_log_px"]},
+        {"impl": "hand-written PyTorch", "q1": t["reference_s_q1_median_q3"][0], "median": t["reference_s_q1_median_q3"][1],
+         "q3": t["reference_s_q1_median_q3"][2], "mean": t["reference_mean_log_px"]},
+        {"impl": "ratio library / reference", "q1": t["ratio_q1_median_q3"][0], "median": t["ratio_q1_median_q3"][1],
+         "q3": t["ratio_q1_median_q3"][2], "mean": None}],
+        [("impl", "AIS call"), ("q1", "q1 s"), ("median", "median s"), ("q3", "q3 s"), ("mean", "mean log p(x)")])
+    lg = markdown_table(result["linear_gaussian"], [
+        ("num_steps", "AIS steps"), ("forward_minus_exact", "forward - exact"), ("forward_se", "±"),
+        ("reverse_minus_exact", "reverse (upper) - exact"), ("reverse_se", "±"), ("iw16_minus_exact", "IW_16 - exact"),
+        ("acceptance", "acceptance"), ("n", "n")])
+    return (f"Machine: {result['machine']}. Run: {result['run']} ({result['run_epochs']} epochs). "
+            f"Load {result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after.\n\n"
+            f"IW_{iw['k']} on {iw['n']} test images ({result['images']}): {iw['log_px_iw']:.2f} ± {iw['log_px_iw_se']:.2f}, "
+            f"ELBO {iw['elbo']:.2f}, share k-hat > 0.7: {iw['khat_share_above_0.7']:.3f}.\n\n"
+            f"AIS ({SETTINGS['num_chains']} chains + {SETTINGS['tune_chains']} tuning chains, "
+            f"{SETTINGS['leapfrog_steps']} leapfrog steps, {SETTINGS['schedule']} schedule, from the guide):\n\n{ais}\n\n"
+            f"BDMC on simulated images (plot: results/ais/bdmc_gap.png):\n\n{bdmc}\n\n"
+            f"Linear-Gaussian model (exact log p(x); untrained amortized guide, 16 chains, 10 leapfrog steps, "
+            f"reverse AIS from exact posterior samples; mean over datapoints ± Monte Carlo se):\n\n{lg}\n\n"
+            f"Time per AIS call ({t['n']} images x {t['num_steps']} steps, {t['rounds']} paired rounds, load "
+            f"{t['load_before'][0]:.2f} -> {t['load_after'][0]:.2f}):\n\n{timing}")
+
+
+if __name__ == "__main__":
+    main()

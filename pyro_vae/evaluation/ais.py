@@ -1,0 +1,306 @@
+r"""Annealed importance sampling (AIS) estimates of :math:`\log p(x)` per datapoint, for any Pyro
+model/guide pair (Neal 2001; Wu, Burda, Salakhutdinov & Grosse 2017 for decoders).
+
+Each of ``C`` chains per datapoint starts at :math:`u_0 \sim \pi_0` (the guide or the prior) and
+moves along :math:`\gamma_{\beta_t}` (:mod:`.annealing_path`), :math:`0=\beta_0<\dots<\beta_T=1`,
+by HMC transitions :math:`\mathcal T_t` that leave :math:`\gamma_{\beta_t}` invariant
+(:mod:`.hmc`), accumulating
+
+.. math::
+    \log w = \sum_{t=1}^{T} \bigl[\log\gamma_{\beta_t}(u_{t-1}) - \log\gamma_{\beta_{t-1}}(u_{t-1})\bigr]
+           = \sum_{t=1}^{T} (\beta_t - \beta_{t-1})\,\bigl[b(u_{t-1}) - a(u_{t-1})\bigr],
+
+in float64 (10,000 increments of a few nats each lose digits in float32). :math:`E[w] = p(x)`
+exactly, whatever ``T`` and however well the chains mix; so
+:math:`\log \hat p(x) = \log \frac1C \sum_c w_c` is a stochastic lower bound
+(:math:`E \log \hat p \le \log p(x)`, Jensen), tight when the chains track the path. With ``T = 1``
+there is no transition and :math:`\log w = \log p(x, z_0) - \log q(z_0 \mid x)`: the IW estimate with
+``K = C`` on the same draws.
+
+**Step size without bias.** :math:`E[w] = p(x)` needs every :math:`\mathcal T_t` to be fixed
+before the chain it moves reaches step ``t``, *independently of that chain*: a step size adapted
+from a chain's own acceptance makes the kernel depend on its past, and the telescoping argument
+behind AIS no longer holds. So each datapoint also runs ``tune_chains`` extra chains along the same
+path; only their acceptance steers the shared step size (:class:`.hmc.StepSize`), and their
+weights are dropped. The estimation chains' kernels are then a function of the tuning chains'
+randomness alone, which is independent of theirs, and the estimate stays unbiased while the step
+size follows the path (small near the posterior, large near :math:`\pi_0`). The mass matrix is
+likewise set from the first tuning chain's :math:`\pi_0` (the guide's standard deviations).
+
+**Reverse AIS** runs the same path backwards (:math:`\beta` from 1 to 0) from an exact posterior
+sample; its weights estimate :math:`1/p(x)` unbiasedly, so :math:`-\log\frac1C\sum_c w_c` is a
+stochastic *upper* bound (used by :mod:`.bdmc`). All its chains start from that one sample, so
+tuning chains there would start from it too and make the kernels depend on the start: reverse
+AIS instead replays the step sizes a forward run on the same data used (a function of the data
+and of independent randomness only), reversed.
+
+Pyro has no AIS (its MCMC runs a chain per process and does not vectorize chains); this module's
+weights are checked against the closed-form :math:`\log p(x)` of a linear-Gaussian model in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import pyro
+import torch
+
+from ..errors import DataError, InferenceError
+from ..infer.particles import guess_max_plate_nesting
+from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
+from .hmc import TARGET_ACCEPT, StepSize, hmc_transition
+from .importance import DEFAULT_MAX_ELEMENTS
+from .result import mean_se
+
+SCHEDULES = ("sigmoid", "linear")
+#: Per-datapoint columns of an AIS estimate, in the order they are written to the CSV table.
+AIS_COLUMNS = ("log_px_ais", "log_px_ais_se", "acceptance", "ess", "log_w_var")
+
+
+def beta_schedule(kind: str, num_steps: int, sharpness: float = 4.0) -> np.ndarray:
+    r""":math:`\beta_0 = 0, \dots, \beta_T = 1` (float64).
+
+    ``linear``: :math:`t/T`. ``sigmoid`` (Grosse, Ghahramani & Adams 2015):
+    :math:`\tilde\beta_t = \sigma(\delta (2t/T - 1))` rescaled to :math:`[0, 1]`, :math:`\delta = 4`:
+    denser steps at both ends, where the path changes fastest.
+    """
+    t = np.arange(num_steps + 1) / num_steps
+    if kind == "linear":
+        return t
+    if kind == "sigmoid":
+        s = 1 / (1 + np.exp(-sharpness * (2 * t - 1)))
+        return (s - s[0]) / (s[-1] - s[0])
+    raise InferenceError(f"schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
+
+
+@dataclass
+class AISEstimate:
+    r"""Per-datapoint AIS results (numpy arrays of length ``n``).
+
+    * ``log_px_ais``: :math:`\log\frac1C\sum_c w_c` (forward: a stochastic lower bound of
+      :math:`\log p(x)`; ``direction="reverse"``: the estimate of :math:`\log 1/p(x)`, see :mod:`.bdmc`)
+    * ``log_px_ais_se``: its delta-method standard error :math:`\mathrm{sd}(w)/(\sqrt C\,\bar w)`
+    * ``acceptance``: mean HMC acceptance probability of the estimation chains over all transitions
+    * ``ess``: :math:`(\sum_c w_c)^2 / \sum_c w_c^2` of the final weights (``C`` when equal)
+    * ``log_w_var``: variance of :math:`\log w_c` over the chains
+    """
+
+    values: dict
+    settings: dict
+    num_dims: Optional[int] = None
+    log_w: Optional[np.ndarray] = field(default=None, repr=False)  # [n, C] final log weights
+    step_sizes: Optional[np.ndarray] = field(default=None, repr=False)  # [n, transitions] if recorded
+
+    @property
+    def n(self) -> int:
+        return len(self.values["log_px_ais"])
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def summary(self) -> dict:
+        out = {"method": "ais", "n": self.n, **self.settings}
+        for col in AIS_COLUMNS:
+            m, se = mean_se(self.values[col])
+            out[col], out[f"{col}_se"] = m, se
+        out["nll"] = -out["log_px_ais"]
+        if self.num_dims:
+            out["bits_per_dim"] = out["nll"] / (self.num_dims * math.log(2))
+        return out
+
+    def write_json(self, path, summary: Optional[dict] = None) -> dict:
+        from ..files import write_json
+
+        summary = self.summary() if summary is None else summary
+        write_json(path, summary)
+        return summary
+
+    def write_table(self, path) -> None:
+        """Per-datapoint CSV: ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
+        from ..files import atomic_write_bytes
+
+        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in AIS_COLUMNS])
+        atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", fmt="%.9g",
+                                                      header=",".join(("index",) + AIS_COLUMNS), comments=""))
+
+
+def weight_summary(log_w: torch.Tensor) -> dict:
+    """``log_w``: ``[C, N]`` float64 -> per-datapoint logmeanexp, its standard error, ESS, variance."""
+    c = log_w.shape[0]
+    top = log_w.max(0).values
+    w = (log_w - top).exp()
+    mean = w.mean(0)
+    se = (w.std(0) / (math.sqrt(c) * mean)) if c > 1 else torch.full_like(mean, math.nan)
+    return {"log_px_ais": top + mean.log(), "log_px_ais_se": se, "ess": w.sum(0) ** 2 / (w ** 2).sum(0),
+            "log_w_var": log_w.var(0) if c > 1 else torch.zeros_like(mean)}
+
+
+def anneal(path: AnnealingPath, betas: np.ndarray, num_leapfrog: int, step_size: StepSize, scale: dict,
+           tuning: slice, state=None, on_step=None, replay: Optional[torch.Tensor] = None):
+    """Run every chain of one block along ``betas``; returns (``log_w`` ``[chains, N]`` float64,
+    mean acceptance of each chain ``[chains, N]``, the step sizes used ``[N, transitions]``).
+
+    ``replay``: step sizes ``[N, transitions]`` to use instead of adapting them."""
+    state = path.evaluate(path.initial_u()) if state is None else state
+    log_w = torch.zeros(state.log_a.shape, dtype=torch.float64, device=state.log_a.device)
+    accept = torch.zeros_like(state.log_a)
+    moves = 0
+    transitions = max(len(betas) - 2, 0) if num_leapfrog > 0 else 0
+    used = torch.empty((state.log_a.shape[-1], transitions), dtype=state.log_a.dtype, device=state.log_a.device)
+    for t in range(1, len(betas)):
+        log_w += float(betas[t] - betas[t - 1]) * (state.log_b - state.log_a).double()
+        if t < len(betas) - 1 and num_leapfrog > 0:
+            eps = step_size.value if replay is None else replay[:, t - 1].to(used)
+            used[:, t - 1] = eps
+            state, prob = hmc_transition(state, float(betas[t]), path.evaluate, eps, num_leapfrog, scale)
+            if replay is None and tuning.stop > tuning.start:
+                step_size.update(prob[tuning])
+            accept += prob
+            moves += 1
+        if on_step is not None:
+            on_step()
+    return log_w, accept / max(moves, 1), used
+
+
+def check_ais_options(num_chains, num_steps, leapfrog_steps, tune_chains, step_size, target_accept, schedule_kind,
+                      init) -> None:
+    for name, value, low in (("num_chains", num_chains, 1), ("num_steps", num_steps, 1),
+                             ("leapfrog_steps", leapfrog_steps, 0), ("tune_chains", tune_chains, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InferenceError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not (isinstance(step_size, (int, float)) and 0 < step_size < 10):
+        raise InferenceError(f"step_size must be a number in (0, 10), got {step_size!r}")
+    if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
+        raise InferenceError(f"target_accept must be in (0, 1), got {target_accept!r}")
+    if schedule_kind not in SCHEDULES:
+        raise InferenceError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule_kind!r}")
+    if init not in ("guide", "prior"):
+        raise InferenceError(f"init must be guide or prior, got {init!r}")
+
+
+@torch.no_grad()
+def evaluate_ais(
+    model,
+    guide,
+    data: Union[torch.Tensor, Sequence[torch.Tensor]],
+    *,
+    num_chains: int = 16,
+    num_steps: int = 1000,
+    schedule: str = "sigmoid",
+    leapfrog_steps: int = 10,
+    init: str = "guide",
+    tune_chains: int = 4,
+    step_size: float = 0.3,
+    target_accept: float = TARGET_ACCEPT,
+    seed: int = 0,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    data_plate: Optional[str] = None,
+    progress: bool = True,
+    num_dims: Optional[int] = None,
+    device: Optional[Union[str, torch.device]] = None,
+    start: Optional[dict] = None,
+    step_sizes: Optional[np.ndarray] = None,
+    record_step_sizes: bool = False,
+) -> AISEstimate:
+    """Per-datapoint AIS estimate of log p(x) with ``num_chains`` chains and ``num_steps``
+    intermediate distributions (HMC with ``leapfrog_steps`` leapfrog steps between them).
+
+    Blocks of datapoints x (``num_chains + tune_chains``) chains are bounded by ``max_elements``
+    (all chains of a datapoint share a block). ``start`` (site -> ``[n, ...]`` latent values, an
+    exact posterior sample per datapoint) runs *reverse* AIS from it, :math:`\\beta` from 1 to 0
+    (see the module docstring); ``log_px_ais`` is then the estimate of :math:`\\log 1/p(x)`.
+    ``step_sizes`` ``[n, num_steps - 1]``: use these per-transition step sizes instead of tuning
+    chains (reverse AIS replays a forward run's, reversed); ``record_step_sizes`` keeps the ones
+    used in ``AISEstimate.step_sizes``.
+    """
+    from tqdm.auto import tqdm
+
+    check_ais_options(num_chains, num_steps, leapfrog_steps, tune_chains, step_size, target_accept, schedule, init)
+    data = (data,) if torch.is_tensor(data) else tuple(data)
+    n = len(data[0])
+    if any(len(t) != n for t in data):
+        raise DataError(f"all data tensors need the same length, got {[len(t) for t in data]}")
+    if n == 0:
+        raise DataError("the data to evaluate are empty (0 datapoints): pass at least one row")
+    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
+        raise InferenceError(f"max_elements must be an integer >= 1, got {max_elements!r}")
+    if step_sizes is not None:
+        tune_chains = 0  # the step sizes are given: no chain tunes them
+    chains = num_chains + tune_chains
+    estimate, tuning = slice(0, num_chains), slice(num_chains, chains)
+    betas = beta_schedule(schedule, num_steps)
+    direction = "forward" if start is None else "reverse"
+    if start is not None:
+        betas = betas[::-1].copy()
+    b = max(1, min(n, max_elements // chains))
+    first = tuple(t[:b].to(device) if device else t[:b] for t in data)
+    summed = summed_sites(model, first)
+    pyro.set_rng_seed(seed)
+    max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
+    values = {name: np.full(n, np.nan) for name in AIS_COLUMNS}
+    all_log_w = np.full((n, num_chains), np.nan)
+    transitions = num_steps - 1 if leapfrog_steps > 0 else 0
+    if step_sizes is not None:
+        step_sizes = np.asarray(step_sizes, dtype=np.float64)
+        if step_sizes.shape != (n, transitions):
+            raise InferenceError(f"step_sizes must have shape (n, num_steps - 1) = {(n, transitions)}, "
+                                 f"got {step_sizes.shape}")
+        if start is not None:
+            step_sizes = step_sizes[:, ::-1].copy()  # the transition at beta_t used the forward run's step at beta_t
+    used_all = np.full((n, transitions), np.nan) if record_step_sizes else None
+    validate = pyro.poutine.util.is_validation_enabled()
+    bar = tqdm(total=n * num_steps, desc=f"AIS log p(x), {num_chains} chains x {num_steps} steps", unit="pt-step",
+               disable=not progress, leave=False)
+    for lo in range(0, n, b):
+        batch = tuple(t[lo:lo + b] for t in data)
+        if device is not None:
+            batch = tuple(t.to(device) for t in batch)
+        hi = lo + len(batch[0])
+        with pyro.validation_enabled(validate and lo == 0):
+            pt = draw_start(model, guide, batch, chains, max_plate_nesting, data_plate, init, summed)
+            path = AnnealingPath(model, guide, batch, pt, init, summed)
+        state = None
+        if start is not None:
+            missing = [s for s in path.sites if s not in start]
+            if missing:
+                raise InferenceError(f"reverse AIS needs a start value for every latent; missing {missing}")
+            z0 = {s["name"]: start[s["name"]][lo:hi].to(s["value"]).expand(s["value"].shape)
+                  for s in path.latent_sites}
+            state = path.evaluate(path.to_u(z0))
+        eps = StepSize(step_size, hi - lo, target_accept, device=first[0].device)
+        replay = None if step_sizes is None else torch.as_tensor(step_sizes[lo:hi])
+        # the mass matrix from a chain whose draw no estimate starts from (the start replaces all draws in reverse)
+        scale = scales(path, tuning if tune_chains else slice(0, 1))
+        with pyro.validation_enabled(False):  # checked on the first draw; the path only moves continuous values
+            log_w, accept, used = anneal(path, betas, leapfrog_steps, eps, scale, tuning, state,
+                                         on_step=lambda: bar.update(hi - lo), replay=replay)
+        if record_step_sizes:
+            used_all[lo:hi] = used.cpu().numpy()
+        for name, v in weight_summary(log_w[estimate]).items():
+            values[name][lo:hi] = v.double().cpu().numpy()
+        values["acceptance"][lo:hi] = (accept[estimate].mean(0).double().cpu().numpy()
+                                       if num_steps > 1 and leapfrog_steps > 0 else np.nan)
+        all_log_w[lo:hi] = log_w[estimate].T.cpu().numpy()
+        del pt, path, state
+    bar.close()
+    settings = {"num_chains": num_chains, "num_steps": num_steps, "schedule": schedule,
+                "leapfrog_steps": leapfrog_steps, "init": init, "tune_chains": tune_chains,
+                "initial_step_size": step_size, "target_accept": target_accept, "seed": seed,
+                "direction": direction, "model_evaluations_per_datapoint": model_evaluations(
+                    num_chains + tune_chains, num_steps, leapfrog_steps)}
+    if step_sizes is not None:
+        settings["tune_chains"] = 0
+        settings["step_sizes"] = "replayed from the forward run" if start is not None else "given"
+    return AISEstimate(values=values, settings=settings, num_dims=num_dims, log_w=all_log_w, step_sizes=used_all)
+
+
+def model_evaluations(chains: int, num_steps: int, leapfrog_steps: int) -> int:
+    """Evaluations of :math:`\\log p(x, z)` and its gradient per datapoint: one at the start and
+    ``leapfrog_steps`` per transition (``num_steps - 1`` transitions), for every chain."""
+    return chains * (1 + (num_steps - 1) * leapfrog_steps)
