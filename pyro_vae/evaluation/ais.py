@@ -53,7 +53,7 @@ from ..infer.particles import guess_max_plate_nesting
 from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
 from .hmc import TARGET_ACCEPT, StepSize, hmc_transition
 from .importance import DEFAULT_MAX_ELEMENTS
-from .result import mean_se
+from .result import PerDatapointResult, mean_se
 
 SCHEDULES = ("sigmoid", "linear")
 #: Per-datapoint columns of an AIS estimate, in the order they are written to the CSV table.
@@ -77,7 +77,7 @@ def beta_schedule(kind: str, num_steps: int, sharpness: float = 4.0) -> np.ndarr
 
 
 @dataclass
-class AISEstimate:
+class AISEstimate(PerDatapointResult):
     r"""Per-datapoint AIS results (numpy arrays of length ``n``).
 
     * ``log_px_ais``: :math:`\log\frac1C\sum_c w_c` (forward: a stochastic lower bound of
@@ -93,16 +93,7 @@ class AISEstimate:
     num_dims: Optional[int] = None
     log_w: Optional[np.ndarray] = field(default=None, repr=False)  # [n, C] final log weights
     step_sizes: Optional[np.ndarray] = field(default=None, repr=False)  # [n, transitions] if recorded
-
-    @property
-    def n(self) -> int:
-        return len(self.values["log_px_ais"])
-
-    def __getattr__(self, name):
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
+    columns = AIS_COLUMNS
 
     def summary(self) -> dict:
         out = {"method": "ais", "n": self.n, **self.settings}
@@ -113,21 +104,6 @@ class AISEstimate:
         if self.num_dims:
             out["bits_per_dim"] = out["nll"] / (self.num_dims * math.log(2))
         return out
-
-    def write_json(self, path, summary: Optional[dict] = None) -> dict:
-        from ..files import write_json
-
-        summary = self.summary() if summary is None else summary
-        write_json(path, summary)
-        return summary
-
-    def write_table(self, path) -> None:
-        """Per-datapoint CSV: ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
-        from ..files import atomic_write_bytes
-
-        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in AIS_COLUMNS])
-        atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", fmt="%.9g",
-                                                      header=",".join(("index",) + AIS_COLUMNS), comments=""))
 
 
 def weight_summary(log_w: torch.Tensor) -> dict:

@@ -24,7 +24,7 @@ from pyro.poutine.util import prune_subsample_sites
 
 from ..errors import InferenceError
 from .ais import AISEstimate, evaluate_ais
-from .result import mean_se
+from .result import PerDatapointResult, mean_se
 
 #: Per-datapoint columns of a BDMC result.
 BDMC_COLUMNS = ("lower", "upper", "gap", "lower_se", "upper_se", "acceptance_forward", "acceptance_reverse")
@@ -54,7 +54,7 @@ def simulate(model, template: Sequence[torch.Tensor], seed: int = 0) -> tuple[tu
 
 
 @dataclass
-class BDMCResult:
+class BDMCResult(PerDatapointResult):
     """Forward (lower) and reverse (upper) AIS on the same simulated data, per datapoint."""
 
     values: dict
@@ -62,10 +62,7 @@ class BDMCResult:
     num_dims: Optional[int] = None
     forward: Optional[AISEstimate] = field(default=None, repr=False)
     reverse: Optional[AISEstimate] = field(default=None, repr=False)
-
-    @property
-    def n(self) -> int:
-        return len(self.values["lower"])
+    columns = BDMC_COLUMNS
 
     def summary(self) -> dict:
         out = {"method": "bdmc", "n": self.n, **self.settings}
@@ -73,13 +70,6 @@ class BDMCResult:
             m, se = mean_se(self.values[col])
             out[col], out[f"{col}_se_over_data"] = m, se
         return out
-
-    def write_table(self, path) -> None:
-        from ..files import atomic_write_bytes
-
-        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in BDMC_COLUMNS])
-        atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", fmt="%.9g",
-                                                      header=",".join(("index",) + BDMC_COLUMNS), comments=""))
 
 
 def bdmc(model, guide, template: Sequence[torch.Tensor], *, seed: int = 0, **ais_options) -> BDMCResult:

@@ -44,8 +44,41 @@ def _khat_share(khat: np.ndarray) -> Optional[float]:
     return float(np.mean(finite > KHAT_THRESHOLD)) if len(finite) else None
 
 
+class PerDatapointResult:
+    """Per-datapoint columns (``values``: name -> numpy array of length ``n``, ``columns`` in table
+    order) with a summary: attribute access to the columns, the summary as JSON, the columns as CSV."""
+
+    columns: tuple = ()
+
+    @property
+    def n(self) -> int:
+        return len(self.values[self.columns[0]])
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def write_json(self, path, summary: Optional[dict] = None) -> dict:
+        """``summary`` (default :meth:`summary`) as JSON into ``path``, atomically."""
+        from ..files import write_json
+
+        summary = self.summary() if summary is None else summary
+        write_json(path, summary)
+        return summary
+
+    def write_table(self, path) -> None:
+        """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
+        from ..files import atomic_write_bytes
+
+        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in self.columns])
+        atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", fmt="%.9g",
+                                                      header=",".join(("index",) + tuple(self.columns)), comments=""))
+
+
 @dataclass
-class LogLikelihoodEstimate:
+class LogLikelihoodEstimate(PerDatapointResult):
     r"""Per-datapoint estimates (nats), all numpy arrays of length ``n``.
 
     * ``log_px_iw``: :math:`\log \frac1K \sum_k p(x, z_k)/q(z_k|x)` (IWAE bound / estimate)
@@ -69,16 +102,7 @@ class LogLikelihoodEstimate:
     seed: Optional[int] = None
     nested: dict = field(default_factory=dict)  # K' -> {column: [n]} from the first K' draws
     proposal: str = "guide"
-
-    @property
-    def n(self) -> int:
-        return len(self.values["log_px_iw"])
-
-    def __getattr__(self, name):
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
+    columns = COLUMNS
 
     def summary(self) -> dict:
         out = {"k": self.k, "n": self.n, "seed": self.seed, "kl_analytic": self.kl_analytic,
@@ -124,19 +148,3 @@ class LogLikelihoodEstimate:
         if self.num_dims:
             out["bits_per_dim"] = -iw / (self.num_dims * math.log(2))
         return out
-
-    def write_json(self, path, summary: Optional[dict] = None) -> dict:
-        """``summary`` (default :meth:`summary`) as JSON into ``path``, atomically."""
-        from ..files import write_json
-
-        summary = self.summary() if summary is None else summary
-        write_json(path, summary)
-        return summary
-
-    def write_table(self, path) -> None:
-        """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
-        from ..files import atomic_write_bytes
-
-        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in COLUMNS])
-        atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", header=",".join(("index",) + COLUMNS),
-                                                      comments="", fmt="%.9g"))
