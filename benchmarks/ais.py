@@ -287,7 +287,7 @@ def main():
         t = result["timing"]
         print(f"time library/reference: median {t['ratio_q1_median_q3'][1]:.3f}x", flush=True)
     result["load_after"] = list(os.getloadavg())
-    result["tables"] = render(result)
+    result["tables"] = result["table"] = render(result)
     write_results("ais", result)
     (RESULTS / "ais.md").write_text(result["tables"] + "\n")
     print(result["tables"])

@@ -72,6 +72,15 @@ SECTIONS = [
      "`Dataset.from_arrays`. RssAnon is memory that must stay in RAM; RssFile are pages of the mapped file, "
      "which the OS drops and re-reads under memory pressure, so a file larger than RAM trains when RssAnon "
      "stays small. Each variant in its own process, interleaved rounds."),
+    ("ais.json", "AIS and BDMC on a trained 1-layer VAE (`pyro-vae evaluate --method ais|bdmc`)",
+     "python benchmarks/ais.py --run-dir RUN",
+     "IW_5000 on 1000 random test images; AIS (16 chains + 4 tuning chains, 10 leapfrog steps, sigmoid schedule, "
+     "from the guide) on the first N of them, paired with IW on the same images; BDMC (forward and reverse AIS) on "
+     "images simulated from the model; forward and reverse AIS against the exact log p(x) of a linear-Gaussian "
+     "model; time per AIS call against a hand-written PyTorch AIS of the same network and algorithm in paired ABBA "
+     "rounds. The parts ran in two calls on the same results (the last one, given as the command, re-timed the "
+     "library against the reference on the quiet machine with --skip iw,ais,bdmc,lg; the first ran the rest with "
+     "--skip timing, load 4.2 -> 2.0 while other work ran). Plot: results/ais/bdmc_gap.png."),
     ("zoo_table.json", "The zoo, briefly trained",
      "python benchmarks/zoo_table.py",
      "Every zoo model trained with the same short budget; test ELBO and IW bound in nats per datapoint."),
