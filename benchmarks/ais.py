@@ -109,9 +109,8 @@ def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def time_against_reference(model, x, args) -> dict:
     """Paired interleaved rounds (library, reference, reference, library, ...) of one AIS call each."""
     from pyro_vae.evaluation.ais import beta_schedule, evaluate_ais
-    from pyro_vae.evaluation.hmc import StepSize, TARGET_ACCEPT
-
-    gain = StepSize.__init__.__defaults__[1]
+    from pyro_vae.evaluation.hmc import GAIN as gain
+    from pyro_vae.evaluation.hmc import TARGET_ACCEPT
     betas = beta_schedule(SETTINGS["schedule"], args.timing_steps)
     lib_t, ref_t, lib_v, ref_v = [], [], [], []
 
@@ -265,6 +264,7 @@ def main():
 
     bdmc_rows = previous.get("bdmc_rows", []) if "bdmc" in skip else []
     if "bdmc" not in skip:
+        bdmc_load = os.getloadavg()
         for steps in (int(v) for v in args.bdmc_steps.split(",")):
             t0 = time.perf_counter()
             r = bdmc(model.model, model.guide, (x[: args.bdmc_n],), num_steps=steps, step_size=args.step_size,
@@ -273,7 +273,8 @@ def main():
             bdmc_rows.append(row)
             print(f"BDMC {steps} steps: lower {row['lower']:.3f} upper {row['upper']:.3f} gap {row['gap']:.3f}",
                   flush=True)
-        write_bdmc_gap(bdmc_rows, out, {"machine": machine(), "command": command_line(),
+        write_bdmc_gap(bdmc_rows, out, {"machine": machine(), "command": command_line(), "load_before": list(bdmc_load),
+                                        "load_after": list(os.getloadavg()),
                                         "title": f"BDMC gap, 1-layer VAE on binarized MNIST, {args.bdmc_n} simulated "
                                                  f"images, {SETTINGS['num_chains']} chains"})
     result["bdmc_rows"] = bdmc_rows

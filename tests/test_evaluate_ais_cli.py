@@ -46,6 +46,7 @@ def test_ais_and_bdmc_write_their_files_and_replay_exactly(cli, tmp_path):
     res = ok(cli.run("evaluate", run, "--method", "bdmc", "--num-steps", "2,6", "--n", "10", *AIS))
     gap = json.loads((run / "bdmc_gap.json").read_text())
     assert [r["num_steps"] for r in gap["rows"]] == [2, 6] and gap["command"].startswith("pyro-vae evaluate")
+    assert len(gap["load_before"]) == 3 and len(gap["load_after"]) == 3
     for r in gap["rows"]:
         assert np.isclose(r["gap"], r["upper"] - r["lower"]) and r["n"] == 10
     assert (run / "bdmc_gap.png").exists() and (run / "bdmc_points_n10_c4_t6.csv").exists()

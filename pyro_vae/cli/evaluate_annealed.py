@@ -122,7 +122,8 @@ def _gap_report(rows: list, out: Path, run_dir: Path, opts, inputs: dict) -> Non
     from ..evaluation.report import BDMC_COLUMNS, write_bdmc_gap
     from ..report import machine, markdown_table
 
-    meta = {"run": str(run_dir), "inputs": inputs, "machine": machine(),
+    meta = {"run": str(run_dir), "inputs": inputs, "machine": machine(), "load_before": rows[0]["load_before"],
+            "load_after": rows[-1]["load_after"],
             "command": f"pyro-vae evaluate {run_dir} --method bdmc --n {rows[0]['n']} --num-chains {opts.num_chains} "
                        f"--num-steps {','.join(map(str, opts.steps))} --leapfrog-steps {opts.leapfrog_steps} "
                        f"--init {opts.init} --seed {opts.seed}"}

@@ -48,11 +48,11 @@ import numpy as np
 import pyro
 import torch
 
-from ..errors import DataError, InferenceError
+from ..errors import InferenceError
 from ..infer.particles import guess_max_plate_nesting
 from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
 from .hmc import TARGET_ACCEPT, StepSize, hmc_transition
-from .importance import DEFAULT_MAX_ELEMENTS
+from .importance import DEFAULT_MAX_ELEMENTS, checked_data
 from .result import PerDatapointResult, mean_se
 
 SCHEDULES = ("sigmoid", "linear")
@@ -198,14 +198,7 @@ def evaluate_ais(
     from tqdm.auto import tqdm
 
     check_ais_options(num_chains, num_steps, leapfrog_steps, tune_chains, step_size, target_accept, schedule, init)
-    data = (data,) if torch.is_tensor(data) else tuple(data)
-    n = len(data[0])
-    if any(len(t) != n for t in data):
-        raise DataError(f"all data tensors need the same length, got {[len(t) for t in data]}")
-    if n == 0:
-        raise DataError("the data to evaluate are empty (0 datapoints): pass at least one row")
-    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
-        raise InferenceError(f"max_elements must be an integer >= 1, got {max_elements!r}")
+    data, n = checked_data(data, max_elements)
     if step_sizes is not None:
         tune_chains = 0  # the step sizes are given: no chain tunes them
     chains = num_chains + tune_chains

@@ -39,6 +39,8 @@ TARGET_ACCEPT = 0.9
 #: target in some direction, and the chain then barely moves. On the linear-Gaussian check
 #: (20 datapoints, 16 chains x 100 steps, 10 leapfrog steps): mean error -0.30 nats without, -0.08 with 0.5.
 JITTER = 0.5
+#: Gain of the step size's Robbins-Monro update (:class:`StepSize`).
+GAIN = 0.2
 
 
 @dataclass
@@ -125,7 +127,7 @@ class StepSize:
     of the scale ``s``).
     """
 
-    def __init__(self, initial: float, num_data: int, target: float = TARGET_ACCEPT, gain: float = 0.2,
+    def __init__(self, initial: float, num_data: int, target: float = TARGET_ACCEPT, gain: float = GAIN,
                  device=None, dtype=None):
         self.log_eps = torch.full((num_data,), float(initial), device=device, dtype=dtype).log()
         self.target, self.gain = target, gain

@@ -46,6 +46,19 @@ def psis_rows(k: int, block: int, max_elements: int) -> int:
     return max(block, min(PSIS_ROWS, PSIS_BUFFER_BLOCKS * max_elements // k))
 
 
+def checked_data(data, max_elements: int) -> tuple[tuple, int]:
+    """``data`` as a tuple of tensors of one length ``n`` >= 1, and ``n``; ``max_elements`` checked."""
+    data = (data,) if torch.is_tensor(data) else tuple(data)
+    n = len(data[0])
+    if any(len(t) != n for t in data):
+        raise DataError(f"all data tensors need the same length, got {[len(t) for t in data]}")
+    if n == 0:
+        raise DataError("the data to evaluate are empty (0 datapoints): pass at least one row")
+    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
+        raise InferenceError(f"max_elements must be an integer >= 1, got {max_elements!r}")
+    return data, n
+
+
 def block_sizes(k: int, n: int, max_elements: int) -> tuple[int, int]:
     """``(datapoints per block, particles per chunk)`` with their product at most ``max_elements``."""
     b = max(1, min(n, max_elements // k))
@@ -136,16 +149,9 @@ def evaluate_log_likelihood(
     if ais_options:
         raise InferenceError(f"{', '.join(sorted(ais_options))}: options of method='ais', not of method='iw'")
 
-    data = (data,) if torch.is_tensor(data) else tuple(data)
-    n = len(data[0])
-    if any(len(t) != n for t in data):
-        raise DataError(f"all data tensors need the same length, got {[len(t) for t in data]}")
-    if n == 0:
-        raise DataError("the data to evaluate are empty (0 datapoints): pass at least one row")
+    data, n = checked_data(data, max_elements)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InferenceError(f"k (importance samples per datapoint) must be an integer >= 1, got {k!r}")
-    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
-        raise InferenceError(f"max_elements must be an integer >= 1, got {max_elements!r}")
     nested_k = sorted({int(kk) for kk in nested_k if int(kk) < k})
     if any(kk < 1 for kk in nested_k):
         raise InferenceError(f"nested_k must hold integers >= 1, got {list(nested_k)}")
