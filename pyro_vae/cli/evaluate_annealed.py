@@ -59,6 +59,7 @@ def run_annealed(args, opts) -> int:
         raise OptionError(f"--n {n} is more than the {len(x)} datapoints of {run.config.dataset}/{opts.split}: "
                           f"use --n {len(x)} or less")
     x, y = x[: n or len(x)], (y[: n or len(x)] if y is not None else None)
+    run.model.check_data(x)  # once, for every --num-steps
     progress = not args.no_progress and sys.stderr.isatty()
     rows = []
     for steps, (path, settings) in zip(opts.steps, planned[::2]):
@@ -74,7 +75,6 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
 
     load_before = os.getloadavg()
     model, cfg = run.model, run.config.to_dict()
-    model.check_data(x)
     common = dict(opts.ais_options(steps), seed=opts.seed, max_elements=opts.max_elements, progress=progress,
                   device=model.device)
     about = {"split": opts.split if opts.method == "ais" else "simulated", "checkpoint": opts.checkpoint,
