@@ -9,7 +9,10 @@ against a hand-written pure-PyTorch AIS of the same network and settings.
    forward (lower) and reverse (upper) AIS and their gap; ``results/ais/bdmc_gap.png``.
 4. Time per AIS call, library (:func:`pyro_vae.evaluation.ais.evaluate_ais` on the Pyro pair)
    against :func:`reference_ais` below, in paired interleaved rounds (ABBA), medians and
-   quartiles, and their estimates side by side (different random streams: equal within error).
+   quartiles, and their estimates side by side (different random streams: equal within error),
+   for each block size of ``--timing-n``: 204 images x 20 chains is one block of the library's
+   default ``max_elements`` (4096), what a run on 1000 images computes; 50 shows the per-call
+   Python cost on a small block.
 
     python benchmarks/ais.py --run-dir runs/ais/vae-1l                    # this CPU's budget
     python benchmarks/ais.py --ais 100:1000,1000:1000,10000:1000 --bdmc-n 100 --bdmc-steps 100,1000,10000 \\
@@ -40,11 +43,12 @@ SETTINGS = {"num_chains": 16, "leapfrog_steps": 10, "schedule": "sigmoid", "init
 
 # ---- the reference: the same AIS written by hand in PyTorch for this network ---------------------
 def reference_ais(encoder, decoder, x, *, num_chains, tune_chains, num_steps, leapfrog_steps, step_size, gain,
-                  target, betas, generator=None):
+                  target, jitter, betas, generator=None):
     """Forward AIS from q(z|x) = N(loc, scale) to p(z|x) for a Bernoulli decoder and N(0, I) prior:
-    the algorithm of :mod:`pyro_vae.evaluation.ais` (tuning chains set a per-datapoint step size, the
-    guide's standard deviations set the mass matrix, float64 weights), with the prior, likelihood and
-    guide densities written out and grad of log q in closed form. Returns ``[N]`` log p-hat."""
+    the algorithm of :mod:`pyro_vae.evaluation.ais` (tuning chains set a per-datapoint step size, each
+    chain's step jittered by U(1 - jitter, 1 + jitter), the guide's standard deviations set the mass
+    matrix, float64 weights), with the prior, likelihood and guide densities written out and grad of
+    log q in closed form. Returns ``[N]`` log p-hat."""
     with torch.no_grad():
         loc, scale = encoder(x)
     c = num_chains + tune_chains
@@ -71,7 +75,7 @@ def reference_ais(encoder, decoder, x, *, num_chains, tune_chains, num_steps, le
         if t == len(betas) - 1:
             break
         beta = float(betas[t])
-        eps = log_eps.exp()[:, None]
+        eps = log_eps.exp()[:, None] * (1 + jitter * (2 * torch.rand(a.shape + (1,), generator=generator) - 1))
         p = torch.randn(z.shape, generator=generator) / scale
         h0 = -((1 - beta) * a + beta * b) + 0.5 * ((p * scale) ** 2).sum(-1)
         new = (z, a, b, ga, gb)
@@ -101,6 +105,10 @@ def ensure_run(args) -> Path:
     return run
 
 
+def fmt_q(q) -> str:
+    return f"{q[1]:.3f} [{q[0]:.3f}, {q[2]:.3f}]"
+
+
 def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     d = a - b
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
@@ -110,7 +118,7 @@ def time_against_reference(model, x, args) -> dict:
     """Paired interleaved rounds (library, reference, reference, library, ...) of one AIS call each."""
     from pyro_vae.evaluation.ais import beta_schedule, evaluate_ais
     from pyro_vae.evaluation.hmc import GAIN as gain
-    from pyro_vae.evaluation.hmc import TARGET_ACCEPT
+    from pyro_vae.evaluation.hmc import JITTER, TARGET_ACCEPT
     betas = beta_schedule(SETTINGS["schedule"], args.timing_steps)
     lib_t, ref_t, lib_v, ref_v = [], [], [], []
 
@@ -128,7 +136,7 @@ def time_against_reference(model, x, args) -> dict:
             v = reference_ais(model.encoder, model.decoder, x, num_chains=SETTINGS["num_chains"],
                               tune_chains=SETTINGS["tune_chains"], num_steps=args.timing_steps,
                               leapfrog_steps=SETTINGS["leapfrog_steps"], step_size=args.step_size, gain=gain,
-                              target=TARGET_ACCEPT, betas=betas, generator=gen)
+                              target=TARGET_ACCEPT, jitter=JITTER, betas=betas, generator=gen)
         ref_t.append(time.perf_counter() - t0)
         ref_v.append(float(v.mean()))
 
@@ -191,10 +199,10 @@ def main():
     p.add_argument("--iw-n", type=int, default=1000)
     p.add_argument("--iw-k", type=int, default=5000)
     p.add_argument("--ais", default="100:500,1000:100,10000:5", help="STEPS:N,... AIS settings and their test images")
-    p.add_argument("--bdmc-n", type=int, default=30)
+    p.add_argument("--bdmc-n", type=int, default=100)
     p.add_argument("--bdmc-steps", default="10,100,1000")
     p.add_argument("--step-size", type=float, default=0.3)
-    p.add_argument("--timing-n", type=int, default=50)
+    p.add_argument("--timing-n", default="50,204", help="comma-separated images per timed call")
     p.add_argument("--timing-steps", type=int, default=10)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
@@ -284,9 +292,11 @@ def main():
     if "timing" in skip:
         result["timing"] = previous["timing"]
     else:
-        result["timing"] = time_against_reference(model, x[: args.timing_n], args)
-        t = result["timing"]
-        print(f"time library/reference: median {t['ratio_q1_median_q3'][1]:.3f}x", flush=True)
+        result["timing"] = []
+        for n in map(int, args.timing_n.split(",")):
+            result["timing"].append(time_against_reference(model, x[:n], args))
+            t = result["timing"][-1]
+            print(f"time library/reference on {n} images: median {t['ratio_q1_median_q3'][1]:.3f}x", flush=True)
     result["load_after"] = list(os.getloadavg())
     result["tables"] = result["table"] = render(result)
     write_results("ais", result)
@@ -303,16 +313,15 @@ def render(result: dict) -> str:
     bdmc = markdown_table(result["bdmc_rows"], [
         ("num_steps", "AIS steps"), ("n", "simulated images"), ("lower", "forward (lower)"),
         ("upper", "reverse (upper)"), ("gap", "gap"), ("gap_se_over_data", "±"), ("seconds", "wall s")])
-    t = result["timing"]
+    timings = result["timing"] if isinstance(result["timing"], list) else [result["timing"]]
     timing = markdown_table([
-        {"impl": "pyro-vae evaluate_ais (Pyro pair)", "q1": t["library_s_q1_median_q3"][0],
-         "median": t["library_s_q1_median_q3"][1], "q3": t["library_s_q1_median_q3"][2],
-         "mean": t["library_mean_log_px"]},
-        {"impl": "hand-written PyTorch", "q1": t["reference_s_q1_median_q3"][0], "median": t["reference_s_q1_median_q3"][1],
-         "q3": t["reference_s_q1_median_q3"][2], "mean": t["reference_mean_log_px"]},
-        {"impl": "ratio library / reference", "q1": t["ratio_q1_median_q3"][0], "median": t["ratio_q1_median_q3"][1],
-         "q3": t["ratio_q1_median_q3"][2], "mean": None}],
-        [("impl", "AIS call"), ("q1", "q1 s"), ("median", "median s"), ("q3", "q3 s"), ("mean", "mean log p(x)")])
+        {"n": t["n"], "lib": fmt_q(t["library_s_q1_median_q3"]), "ref": fmt_q(t["reference_s_q1_median_q3"]),
+         "ratio": t["ratio_q1_median_q3"][1], "ratio_q": f"{t['ratio_q1_median_q3'][0]:.3f} - {t['ratio_q1_median_q3'][2]:.3f}",
+         "lib_mean": t["library_mean_log_px"], "ref_mean": t["reference_mean_log_px"],
+         "load": f"{t['load_before'][0]:.2f} -> {t['load_after'][0]:.2f}"} for t in timings],
+        [("n", "images (x 20 chains)"), ("lib", "library s: median [q1, q3]"), ("ref", "hand-written PyTorch s"),
+         ("ratio", "library / reference (median)"), ("ratio_q", "quartiles"), ("lib_mean", "library mean log p(x)"),
+         ("ref_mean", "reference mean log p(x)"), ("load", "load")])
     lg = markdown_table(result["linear_gaussian"], [
         ("num_steps", "AIS steps"), ("forward_minus_exact", "forward - exact"), ("forward_se", "±"),
         ("reverse_minus_exact", "reverse (upper) - exact"), ("reverse_se", "±"), ("iw16_minus_exact", "IW_16 - exact"),
@@ -326,8 +335,8 @@ def render(result: dict) -> str:
             f"BDMC on simulated images (plot: results/ais/bdmc_gap.png):\n\n{bdmc}\n\n"
             f"Linear-Gaussian model (exact log p(x); untrained amortized guide, 16 chains, 10 leapfrog steps, "
             f"reverse AIS from exact posterior samples; mean over datapoints ± Monte Carlo se):\n\n{lg}\n\n"
-            f"Time per AIS call ({t['n']} images x {t['num_steps']} steps, {t['rounds']} paired rounds, load "
-            f"{t['load_before'][0]:.2f} -> {t['load_after'][0]:.2f}):\n\n{timing}")
+            f"Time per AIS call ({timings[0]['num_steps']} steps, {timings[0]['rounds']} paired ABBA rounds per "
+            f"block size; the library's default block is 4096 // 20 = 204 images):\n\n{timing}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -167,12 +168,18 @@ def main():
         old = json.loads(previous.read_text())
         if old.get("budget") == budget:
             rows = [r for r in old["rows"] if r["key"] not in keys]
+            for r in rows:  # rows from before rows recorded their own machine and command
+                r.setdefault("machine", old["machine"])
+                r.setdefault("command", old["command"])
     for key in keys:
         row = by_key[key]
         torch.manual_seed(args.seed)
+        load_before = list(os.getloadavg())
         model, epochs, train_s = train_row(row, args, Path(args.scratch) / key)
         result = {"key": key, "model": row.label, "zoo_model": row.model, "loss": row.loss, "train_k": row.k,
-                  "epochs": epochs, "train_min": train_s / 60, **evaluate_row(row, args, model, x)}
+                  "epochs": epochs, "train_min": train_s / 60, **evaluate_row(row, args, model, x),
+                  "machine": machine(), "command": command_line(), "load_before": load_before,
+                  "load_after": list(os.getloadavg())}
         result.update(published_cells(row, result["test_nll"]))
         rows = [r for r in rows if r["key"] != key] + [result]
         rows.sort(key=lambda r: list(by_key).index(r["key"]))
@@ -203,13 +210,21 @@ def table_command(table_keys: list[str], all_keys: list[str]) -> str:
 
 
 def render(rows: list[dict], k: int) -> str:
+    rows = [{**r, "measured": measured(r)} for r in rows]
     return markdown_table(rows, [
         ("model", "model"), ("epochs", "epochs"), ("train_min", "train min"),
         ("test_nll", f"test NLL (-IW K={k})"), ("test_nll_se", "se"), ("test_elbo", "test ELBO"),
         ("active_units", "active units"), ("khat_share_above_0.7", "k-hat > 0.7"), ("eval_s", "eval s"),
         ("published", "published NLL"), ("gap_to_best_published", "ours - best published"),
         ("ais_nll", "AIS NLL"), ("iw_nll_same_images", f"IW K={k} NLL, same images"), ("ais_gain", "AIS gain (nats)"),
-        ("ais_gain_se", "±"), ("ais_n", "AIS images"), ("ais_steps", "AIS steps")])
+        ("ais_gain_se", "±"), ("ais_n", "AIS images"), ("ais_steps", "AIS steps"), ("measured", "measured")])
+
+
+def measured(row: dict) -> str:
+    """Where and when a row was measured (rows of one table may come from different calls)."""
+    m = row.get("machine", {})
+    load = (f", load {row['load_before'][0]:.2f} -> {row['load_after'][0]:.2f}" if row.get("load_before") else "")
+    return f"{m.get('date', '?')}, {m.get('cpu', '?')}{load}"
 
 
 if __name__ == "__main__":

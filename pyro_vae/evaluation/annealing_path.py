@@ -33,7 +33,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 from pyro.distributions.util import scale_and_mask
-from pyro.poutine.util import prune_subsample_sites
+from pyro.poutine.util import site_is_subsample
 from torch.distributions import biject_to, transforms
 from torch.distributions.utils import _sum_rightmost
 
@@ -84,8 +84,7 @@ class AnnealingPath:
         self.transforms = {s["name"]: biject_to(s["fn"].support) for s in self.latent_sites}
         self.observed = {s["name"] for s in _sample_sites(pt.model_trace) if s["is_observed"]}
         self.enum_dims = bool(summed) or any(_is_enumerated(s) for s in _sample_sites(pt.model_trace))
-        self.guide_fns = ({s["name"]: s["fn"] for s in self.latent_sites}
-                          if init == "guide" and self._guide_is_fixed() else None)
+        self.guide_fns = self._fixed_guide_fns() if init == "guide" else None
 
     # ---- coordinates ------------------------------------------------------------------------------
     def initial_u(self) -> dict:
@@ -118,8 +117,8 @@ class AnnealingPath:
 
     def _sum(self, trace, keep) -> torch.Tensor:
         total = 0.0
-        for site in _sample_sites(prune_subsample_sites(trace)):
-            if not keep(site):
+        for site in trace.nodes.values():
+            if site["type"] != "sample" or site_is_subsample(site) or not keep(site):
                 continue
             log_p = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
             total = total + self.pt.reduce(scale_and_mask(log_p, 1.0, site["mask"]), site["name"])
@@ -165,28 +164,35 @@ class AnnealingPath:
                 log_a, log_b = self.log_densities(leaves)
                 grad_a = torch.autograd.grad(log_a.sum(), inputs, retain_graph=True, allow_unused=True)
                 grad_b = torch.autograd.grad(log_b.sum(), inputs, allow_unused=True)
-        zeros = {k: torch.zeros_like(leaves[k]) for k in self.sites}
+        def filled(grads):  # a site that a density does not depend on has gradient 0
+            return {k: (g if g is not None else torch.zeros_like(leaves[k])) for k, g in zip(self.sites, grads)}
+
         return State(u={k: v.detach() for k, v in leaves.items()}, log_a=log_a.detach(), log_b=log_b.detach(),
-                     grad_a={k: (g if g is not None else zeros[k]) for k, g in zip(self.sites, grad_a)},
-                     grad_b={k: (g if g is not None else zeros[k]) for k, g in zip(self.sites, grad_b)})
+                     grad_a=filled(grad_a), grad_b=filled(grad_b))
 
     # ---- structure --------------------------------------------------------------------------------
-    def _guide_is_fixed(self) -> bool:
-        """Whether no guide site's distribution depends on another latent's value (then the first
-        draw's distributions give :math:`\\log q` anywhere). Decided by differentiating each site's
-        log-density, re-run at the first draw, with respect to the other sites' values."""
-        if len(self.sites) == 1:
-            return True
-        with torch.enable_grad():
-            values = {s["name"]: s["value"].detach().requires_grad_(True) for s in self.latent_sites}
+    def _fixed_guide_fns(self) -> Optional[dict]:
+        """The guide's distributions at the first draw, if no guide site's distribution depends on
+        another latent's value (then they give :math:`\\log q` anywhere); else ``None``.
+
+        Decided by differentiating each site's log-density, re-run at the first draw, with respect
+        to the other sites' values. The kept distributions come from a re-run with validation off:
+        the first draw was checked, and a distribution keeps the validation flag it was built with,
+        which would otherwise check every point of the path (a few per cent of each evaluation)."""
+        values = {s["name"]: s["value"].detach() for s in self.latent_sites}
+        if len(self.sites) > 1:
+            with torch.enable_grad():
+                leaves = {k: v.requires_grad_(True) for k, v in ((k, v.clone()) for k, v in values.items())}
+                trace = self.pt.rerun_guide(leaves)
+                for name in self.sites:
+                    others = [leaves[k] for k in self.sites if k != name]
+                    grads = torch.autograd.grad(trace.nodes[name]["fn"].log_prob(leaves[name]).sum(), others,
+                                                allow_unused=True)
+                    if any(g is not None for g in grads):
+                        return None
+        with pyro.validation_enabled(False), torch.no_grad():
             trace = self.pt.rerun_guide(values)
-            for name in self.sites:
-                site = trace.nodes[name]
-                others = [values[k] for k in self.sites if k != name]
-                grads = torch.autograd.grad(site["fn"].log_prob(values[name]).sum(), others, allow_unused=True)
-                if any(g is not None for g in grads):
-                    return False
-        return True
+        return {name: trace.nodes[name]["fn"] for name in self.sites}
 
 
 def scales(path: AnnealingPath, tuning: slice) -> dict:

@@ -91,13 +91,14 @@ def hmc_transition(state: State, beta: float, evaluate: Callable[[dict], State],
     eps = step_size if step_size.dim() == 2 else step_size.expand(state.log_a.shape)
     if JITTER:  # a random length per chain and transition: no trajectory stays near a period of the target
         eps = eps * (1 + JITTER * (2 * torch.rand_like(eps) - 1))
+    s2 = {k: scale[k] ** 2 for k in u0}
     p = {k: torch.randn_like(v) / scale[k] for k, v in u0.items()}
     h0 = -state.log_target(beta) + _kinetic(p, scale)
     grad = state.grad_target(beta)
     current = state
     p = {k: p[k] + 0.5 * _per_chain(eps, v) * grad[k] for k, v in u0.items()}  # grad of log gamma: +
     for step in range(num_leapfrog):
-        u = {k: current.u[k] + _per_chain(eps, v) * scale[k] ** 2 * p[k] for k, v in u0.items()}
+        u = {k: current.u[k] + _per_chain(eps, v) * s2[k] * p[k] for k, v in u0.items()}
         current = evaluate(u)
         grad = current.grad_target(beta)
         factor = 1.0 if step < num_leapfrog - 1 else 0.5
