@@ -1,8 +1,10 @@
-"""A declared spec as an ordinary Pyro model/guide pair (see :mod:`.spec`).
+"""A declared spec as an ordinary Pyro model/guide pair (see :mod:`.spec` and :mod:`.graph`).
 
-``model``: inside ``pyro.plate("data")``, each latent from the top down is drawn from its prior
-(or from ``p(z | given)``), then ``x`` is observed under the likelihood of the bottom latent.
-``guide``: the bottom latent from ``q(z_1 | x)``, then up the chain ``q(z_{i+1} | z_i)``.
+``model``: inside ``pyro.plate("data")``, each latent, parents first, is drawn from its prior
+(or from ``p(z | given)``, a diagonal Gaussian of the parents' values), then ``x`` is observed under
+the likelihood of its parents. ``guide``: the latents in the derived guide order, each from a
+diagonal Gaussian whose network reads what :func:`.graph.faithful_inverse` gives it (``x``, or its
+shared features under ``top_down``, and latents drawn before it).
 A latent's ``kl_weight`` wraps its sample sites in ``poutine.scale`` in both.
 """
 
@@ -19,9 +21,13 @@ from torch import nn
 
 from ..errors import DataError
 from ..model import LatentVariableModel
-from ..nn import GaussianOutput
-from .nets import with_context
-from .spec import Spec, validate
+from ..nn import GaussianOutput, activation
+from .graph import X
+from .nets import MLP, with_context
+from .spec import Spec, guide_input_dim, validate
+
+#: key of the shared deterministic pass over x (``inference="top_down"``) in ``inference``
+FEATURES = "x_features"
 
 
 class DeclarativeModel(LatentVariableModel):
@@ -34,9 +40,9 @@ class DeclarativeModel(LatentVariableModel):
         super().__init__(data)
         spec = self.declare(**hparams)
         plan = validate(spec, data)
+        self.plan = plan
         self.order = [lat.name for lat in plan.order]
         self.latent = {lat.name: lat for lat in plan.order}
-        self.bottom = plan.bottom.name
         self.likelihood = spec.likelihood.kind
         self.uses_labels = spec.context is not None
         self.num_classes = plan.context_dim
@@ -45,26 +51,28 @@ class DeclarativeModel(LatentVariableModel):
         self.generative = nn.ModuleDict()
         self.inference = nn.ModuleDict()
         for lat in plan.order:
-            if lat.given is None:
+            parents = plan.parents[lat.name]
+            if not parents:
                 self.generative[f"prior_{lat.name}"] = plan.priors[lat.name].build(lat.dim, self.x_dim)
             else:
-                parent = self.latent[lat.given]
-                net = lat.net.build(parent.dim + ctx, 2 * lat.dim)
+                net = lat.net.build(sum(self.latent[p].dim for p in parents) + ctx, 2 * lat.dim)
                 self.generative[f"prior_{lat.name}"] = GaussianOutput(net, lat.dim)
-        self.generative["likelihood"] = spec.likelihood.net.build(plan.bottom.dim + ctx, self.x_dim)
+        x_in = sum(self.latent[p].dim for p in plan.x_parents)
+        self.generative["likelihood"] = spec.likelihood.net.build(x_in + ctx, self.x_dim)
         if spec.likelihood.kind == "gaussian":
             scale = spec.likelihood.scale
             if scale is None:
                 self.generative.likelihood.log_scale = nn.Parameter(torch.zeros(self.x_dim))
             else:
                 self.generative.likelihood.register_buffer("log_scale", torch.full((self.x_dim,), float(scale)).log())
-        for lat in plan.order:
-            if lat.name == self.bottom:
-                net = (lat.encoder or spec.encoder).build(self.x_dim + ctx, 2 * lat.dim)
-            else:
-                child = next(c for c in plan.order if c.given == lat.name)
-                net = (lat.encoder or _default_up_encoder()).build(child.dim + ctx, 2 * lat.dim)
-            self.inference[lat.name] = GaussianOutput(net, lat.dim)
+        if plan.inference == "top_down":
+            act = activation(getattr(spec.encoder, "activation", "tanh"))
+            self.inference[FEATURES] = nn.Sequential(spec.encoder.build(self.x_dim + ctx, spec.features), act)
+        for name in plan.guide_order:
+            lat, reads = self.latent[name], plan.guide_parents[name]
+            default = spec.encoder if X in reads and plan.inference == "bottom_up" else MLP([100, 100])
+            width = guide_input_dim(reads, self.latent, self.x_dim, spec.features, plan.inference)
+            self.inference[name] = GaussianOutput((lat.encoder or default).build(width + ctx, 2 * lat.dim), lat.dim)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _context(self, x, y):
@@ -95,29 +103,31 @@ class DeclarativeModel(LatentVariableModel):
         z = {}
         with pyro.plate("data", x.shape[0]):
             for name in self.order:
-                lat = self.latent[name]
-                if lat.given is None:
+                parents = self.plan.parents[name]
+                if not parents:
                     prior = self.generative[f"prior_{name}"](encoder=self.inference[name])
                 else:
-                    loc, scale = self.generative[f"prior_{name}"](with_context(z[lat.given], ctx))
+                    loc, scale = self.generative[f"prior_{name}"](_inputs([z[p] for p in parents], ctx))
                     prior = dist.Normal(loc, scale).to_event(1)
                 with self._weighted(name):
                     z[name] = pyro.sample(name, prior)
-            pyro.sample("x", self.observation(with_context(z[self.bottom], ctx)), obs=x)
+            pyro.sample("x", self.observation(_inputs([z[p] for p in self.plan.x_parents], ctx)), obs=x)
 
     def guide(self, x, y=None):
         pyro.module("inference", self.inference)
         ctx = self._context(x, y)
         with pyro.plate("data", x.shape[0]):
-            h, name = with_context(x, ctx), self.bottom
-            while name is not None:
-                loc, scale = self.inference[name](h)
+            seen = self.inference[FEATURES](with_context(x, ctx)) if self.plan.inference == "top_down" else x
+            z = {X: seen}  # what a factor that reads x sees (the context is added to every factor's input)
+            for name in self.plan.guide_order:
+                loc, scale = self.inference[name](_inputs([z[r] for r in self.plan.guide_parents[name]], ctx))
                 with self._weighted(name):
-                    value = pyro.sample(name, dist.Normal(loc, scale).to_event(1))
-                h, name = with_context(value, ctx), self.latent[name].given
+                    z[name] = pyro.sample(name, dist.Normal(loc, scale).to_event(1))
 
 
-def _default_up_encoder():
-    from .nets import MLP
-
-    return MLP([100, 100])
+def _inputs(values: list, ctx):
+    """Concatenate values (``[..., B, d]``, broadcast over leading particle dims) and the context."""
+    if len(values) > 1:
+        lead = torch.broadcast_shapes(*(v.shape[:-1] for v in values))
+        values = [v.expand(lead + v.shape[-1:]) for v in values]
+    return with_context(torch.cat(values, -1) if len(values) > 1 else values[0], ctx)

@@ -1,10 +1,15 @@
 """The declarative specification of a latent-variable model, and its validation.
 
-A model is a chain of latents ``z_L -> ... -> z_1 -> x`` (a single latent is the common case):
+A model is a DAG of Gaussian latents over the observed ``x`` (a single latent is the common case):
 
-    p(z_L) prod_i p(z_i | z_{i+1}) p(x | z_1),        q(z_1 | x) prod_i q(z_{i+1} | z_i),
+    p(x, z) = prod_v p(z_v | z_given(v)) * p(x | z_likelihood.given),
 
-optionally with an observed context ``y`` (labels) entering every network of both.
+a top latent (no ``given``) having a prior of its own; ``x`` depends on the latents no other
+latent depends on unless ``Likelihood.given`` says otherwise. The guide is derived from the graph
+(:mod:`.graph`): ``inference="bottom_up"`` (on a chain ``q(z_1 | x) prod q(z_{i+1} | z_i)``) or
+``"top_down"`` (a shared deterministic pass over ``x``, then ``q(z_L | x) prod q(z_i | z_{i+1}, x)``,
+the ladder VAE's structure), each the faithful inverse of the model for its order. An observed
+context ``y`` (labels) enters every network of both.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 from ..errors import ModelError
+from .graph import X, ancestors, faithful_inverse, topological_order
 from .nets import MLP, NetSpec
 from .priors import PriorSpec, VampPrior, prior_from
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+INFERENCE = ("bottom_up", "top_down")
 
 
 @dataclass
@@ -25,18 +32,20 @@ class Latent:
 
     :param prior: for a top latent (no ``given``): ``"normal"``, ``"learned"``, ``"mog"``,
         ``"vamp"`` or a :mod:`~pyro_vae.declarative.priors` object.
-    :param given: the latent it depends on (the next one up the chain); then ``p(z | given)``
-        is a diagonal Gaussian whose parameters ``net`` computes.
+    :param given: the latent(s) it depends on (a name or a list of names, declared anywhere in
+        ``latents``); then ``p(z | given)`` is a diagonal Gaussian whose parameters ``net``
+        computes from the parents' values, concatenated in the order given.
     :param net: network of the conditional prior ``p(z | given)``.
-    :param encoder: network of ``q(z | .)``: reads ``x`` for the bottom latent, the latent
-        below otherwise (default: the model's ``encoder`` for the bottom, ``MLP([100, 100])``).
+    :param encoder: network of its guide factor ``q(z | .)``, which reads the variables the
+        derived guide gives it (:mod:`.graph`). Default: the model's ``encoder`` for a factor
+        that reads ``x`` under ``bottom_up``, ``MLP([100, 100])`` otherwise.
     :param kl_weight: weight of this latent's terms in the ELBO (beta-VAE); 1 is the true model.
     """
 
     name: str
     dim: int
     prior: Union[str, PriorSpec] = "normal"
-    given: Optional[str] = None
+    given: Union[None, str, Sequence[str]] = None
     net: NetSpec = field(default_factory=lambda: MLP([100, 100]))
     encoder: Optional[NetSpec] = None
     kl_weight: float = 1.0
@@ -44,24 +53,26 @@ class Latent:
 
 @dataclass
 class Likelihood:
-    """The distribution of ``x`` given the bottom latent: Bernoulli (logits), Gaussian (learned
-    per-pixel scale, or a fixed ``scale``) or continuous Bernoulli (Loaiza-Ganem & Cunningham 2019)."""
+    """The distribution of ``x`` given the latents in ``given`` (default: every latent no other
+    latent depends on, in declaration order): Bernoulli (logits), Gaussian (learned per-pixel
+    scale, or a fixed ``scale``) or continuous Bernoulli (Loaiza-Ganem & Cunningham 2019)."""
 
     kind: str = "bernoulli"
     net: NetSpec = field(default_factory=lambda: MLP([200, 200]))
     scale: Optional[float] = None
+    given: Optional[Sequence[str]] = None
 
 
-def Bernoulli(net: NetSpec = None) -> Likelihood:
-    return Likelihood("bernoulli", net or MLP([200, 200]))
+def Bernoulli(net: NetSpec = None, given: Optional[Sequence[str]] = None) -> Likelihood:
+    return Likelihood("bernoulli", net or MLP([200, 200]), given=given)
 
 
-def Gaussian(net: NetSpec = None, scale: Optional[float] = None) -> Likelihood:
-    return Likelihood("gaussian", net or MLP([200, 200]), scale)
+def Gaussian(net: NetSpec = None, scale: Optional[float] = None, given: Optional[Sequence[str]] = None) -> Likelihood:
+    return Likelihood("gaussian", net or MLP([200, 200]), scale, given)
 
 
-def ContinuousBernoulli(net: NetSpec = None) -> Likelihood:
-    return Likelihood("continuous_bernoulli", net or MLP([200, 200]))
+def ContinuousBernoulli(net: NetSpec = None, given: Optional[Sequence[str]] = None) -> Likelihood:
+    return Likelihood("continuous_bernoulli", net or MLP([200, 200]), given=given)
 
 
 @dataclass
@@ -77,16 +88,32 @@ class Spec:
     likelihood: Likelihood = field(default_factory=Likelihood)
     encoder: NetSpec = field(default_factory=lambda: MLP([200, 200]))
     context: Optional[Context] = None
+    inference: str = "bottom_up"
+    #: width of the shared deterministic pass over ``x`` under ``inference="top_down"``
+    features: int = 200
 
 
 @dataclass
 class Plan:
-    """A validated spec: latents ordered top -> bottom, with each one's prior object."""
+    """A validated spec: the graph and the guide derived from it.
+
+    ``order``: latents, parents before children; ``parents``: latent -> its ``given`` names;
+    ``x_parents``: the likelihood's; ``guide_order``: the order the guide samples in;
+    ``guide_parents``: latent -> what its guide factor reads (:data:`.graph.X` and latents)."""
 
     order: list
-    bottom: Latent
+    parents: dict
+    x_parents: list
+    guide_order: list
+    guide_parents: dict
     priors: dict
     context_dim: int
+    inference: str
+
+    @property
+    def bottom(self) -> Latent:
+        """The latent ``x`` depends on, when there is one (a chain's ``z_1``)."""
+        return self.order[-1] if len(self.x_parents) == 1 else None
 
 
 def validate(spec: Spec, data: dict) -> Plan:
@@ -100,59 +127,47 @@ def validate(spec: Spec, data: dict) -> Plan:
         where = f"latents[{i}] ({lat.name!r})"
         if not isinstance(lat.dim, int) or lat.dim < 1:
             raise ModelError(f"{where}.dim must be a positive integer, got {lat.dim!r}")
-        if lat.name in ("x", "data") or names.count(lat.name) > 1:
-            raise ModelError(f"{where}.name must be unique and not 'x' or 'data'")
-        if lat.given is not None and lat.given not in names:
-            raise ModelError(f"{where}.given: {lat.given!r} is not a latent (latents: {', '.join(names)})")
-        if lat.given == lat.name:
-            raise ModelError(f"{where}.given: a latent cannot depend on itself")
+        if lat.name in ("x", "data", "x_features") or names.count(lat.name) > 1:
+            raise ModelError(f"{where}.name must be unique and not 'x', 'data' or 'x_features'")
         if lat.kl_weight <= 0:
             raise ModelError(f"{where}.kl_weight must be positive, got {lat.kl_weight}")
     by_name = {lat.name: lat for lat in latents}
-    children = {}
-    for lat in latents:
-        if lat.given is not None:
-            if lat.given in children:
-                raise ModelError(f"latents: {lat.given!r} is given to both {children[lat.given]!r} and {lat.name!r}; "
-                                 f"only chains z_L -> ... -> z_1 are supported")
-            children[lat.given] = lat.name
-    # walk each latent up its chain: a repeat is a cycle
-    for lat in latents:
-        seen, cur = [lat.name], lat
-        while cur.given is not None:
-            cur = by_name[cur.given]
-            if cur.name in seen:
-                raise ModelError(f"latents: cycle {' -> '.join(seen + [cur.name])}")
-            seen.append(cur.name)
-    bottoms = [lat for lat in latents if lat.name not in children]
-    if len(bottoms) != 1:
-        raise ModelError(f"latents: the chain must end in one latent that x depends on, found "
-                         f"{[b.name for b in bottoms]}; link them with `given`")
-    bottom = bottoms[0]
-    order = [bottom]
-    while order[-1].given is not None:
-        order.append(by_name[order[-1].given])
-    if len(order) != len(latents):
-        raise ModelError("latents: every latent must lie on one chain from the top to x")
-    order.reverse()  # top first
-
-    priors = {}
+    parents = {}
     for i, lat in enumerate(latents):
         where = f"latents[{i}] ({lat.name!r})"
-        if lat.given is not None:
-            if lat.prior not in ("normal", None) and not (isinstance(lat.prior, PriorSpec) and lat.prior.name == "normal"):
-                raise ModelError(f"{where}.prior: a latent with `given` has the conditional prior "
-                                 f"p({lat.name} | {lat.given}) computed by `net`; remove prior")
-            lat.net.validate(f"{where}.net", by_name[lat.given].dim, 2 * lat.dim)
-            continue
-        prior = prior_from(lat.prior, f"{where}.prior")
-        if isinstance(prior, VampPrior) and (lat is not bottom or spec.context is not None):
-            raise ModelError(f"{where}.prior: the VampPrior needs the latent whose encoder reads x alone "
-                             f"(a single-latent model without context)")
-        priors[lat.name] = prior
-    kind = spec.likelihood.kind
-    if kind not in LIKELIHOODS:
-        raise ModelError(f"likelihood.kind: unknown likelihood {kind!r}; use one of {', '.join(LIKELIHOODS)}")
+        given = [] if lat.given is None else [lat.given] if isinstance(lat.given, str) else list(lat.given)
+        for g in given:
+            if g not in names:
+                raise ModelError(f"{where}.given: {g!r} is not a latent (latents: {', '.join(names)})")
+            if g == lat.name:
+                raise ModelError(f"{where}.given: a latent cannot depend on itself")
+        if len(set(given)) != len(given):
+            raise ModelError(f"{where}.given names a latent twice: {given}")
+        parents[lat.name] = given
+    try:
+        topo = topological_order(parents)
+    except ValueError as e:
+        raise ModelError(f"latents: cycle {e}") from None
+    depended_on = {p for pa in parents.values() for p in pa}
+    given = spec.likelihood.given
+    x_parents = [n for n in names if n not in depended_on] if given is None else (
+        [given] if isinstance(given, str) else list(given))
+    if not x_parents:
+        raise ModelError("likelihood.given: x must depend on at least one latent")
+    for g in x_parents:
+        if g not in names:
+            raise ModelError(f"likelihood.given: {g!r} is not a latent (latents: {', '.join(names)})")
+    unreachable = [n for n in names if n not in ancestors(x_parents, parents)]
+    if unreachable:
+        raise ModelError(f"latents: x does not depend on {unreachable}, directly or through other latents; "
+                         f"add them to likelihood.given or to a latent's given")
+    if spec.inference not in INFERENCE:
+        raise ModelError(f"inference must be one of {', '.join(INFERENCE)}, got {spec.inference!r}")
+    if not isinstance(spec.features, int) or spec.features < 1:
+        raise ModelError(f"features must be a positive integer, got {spec.features!r}")
+    guide_order = topo if spec.inference == "top_down" else topo[::-1]
+    guide_parents = faithful_inverse(parents, x_parents, guide_order)
+
     ctx = 0
     if spec.context is not None:
         ctx = int(spec.context.num_classes)
@@ -160,6 +175,38 @@ def validate(spec: Spec, data: dict) -> Plan:
             raise ModelError(f"context.num_classes must be >= 2, got {ctx}")
         if data.get("num_classes") and int(data["num_classes"]) != ctx:
             raise ModelError(f"context.num_classes is {ctx} but the data have {data['num_classes']} classes")
-    spec.likelihood.net.validate("likelihood.net", bottom.dim + ctx, x_dim)
-    (bottom.encoder or spec.encoder).validate("encoder", x_dim + ctx, 2 * bottom.dim)
-    return Plan(order=order, bottom=bottom, priors=priors, context_dim=ctx)
+    priors = {}
+    for i, lat in enumerate(latents):
+        where = f"latents[{i}] ({lat.name!r})"
+        if parents[lat.name]:
+            if lat.prior not in ("normal", None) and not (isinstance(lat.prior, PriorSpec) and lat.prior.name == "normal"):
+                raise ModelError(f"{where}.prior: a latent with `given` has the conditional prior "
+                                 f"p({lat.name} | {', '.join(parents[lat.name])}) computed by `net`; remove prior")
+            lat.net.validate(f"{where}.net", sum(by_name[p].dim for p in parents[lat.name]) + ctx, 2 * lat.dim)
+            continue
+        prior = prior_from(lat.prior, f"{where}.prior")
+        if isinstance(prior, VampPrior) and (len(latents) > 1 or spec.context is not None
+                                             or spec.inference != "bottom_up"):
+            raise ModelError(f"{where}.prior: the VampPrior needs the latent whose encoder reads x alone "
+                             f"(a single-latent bottom_up model without context)")
+        priors[lat.name] = prior
+    kind = spec.likelihood.kind
+    if kind not in LIKELIHOODS:
+        raise ModelError(f"likelihood.kind: unknown likelihood {kind!r}; use one of {', '.join(LIKELIHOODS)}")
+    spec.likelihood.net.validate("likelihood.net", sum(by_name[p].dim for p in x_parents) + ctx, x_dim)
+    if spec.inference == "top_down":
+        spec.encoder.validate("encoder", x_dim + ctx, spec.features)
+    for name, reads in guide_parents.items():
+        lat, i = by_name[name], names.index(name)
+        net = lat.encoder or (spec.encoder if X in reads and spec.inference == "bottom_up" else None)
+        if net is not None:
+            net.validate(f"latents[{i}] ({name!r}).encoder" if lat.encoder else "encoder",
+                         guide_input_dim(reads, by_name, x_dim, spec.features, spec.inference) + ctx, 2 * lat.dim)
+    return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
+                guide_parents=guide_parents, priors=priors, context_dim=ctx, inference=spec.inference)
+
+
+def guide_input_dim(reads: Sequence[str], by_name: dict, x_dim: int, features: int, inference: str) -> int:
+    """Width of a guide factor's input: ``x`` (or its features under top_down) and latent values."""
+    width = {X: features if inference == "top_down" else x_dim}
+    return sum(width[r] if r == X else by_name[r].dim for r in reads)

@@ -21,6 +21,8 @@ SETUPS = {
     "beta_vae": ("digits", {"z_dim": 4, "hidden": [32]}),
     "cvae": ("digits", {"z_dim": 4, "hidden": [32]}),
     "hvae2": ("digits", {"z1_dim": 8, "z2_dim": 4}),
+    "hvae_dense": ("digits", {"z_dims": [8, 4, 2], "hidden": [32]}),
+    "lvae": ("digits", {"z_dims": [8, 4], "hidden": [32], "features": 32}),
     "vamp": ("digits", {"z_dim": 4, "hidden": [32], "num_pseudo": 20}),
     "gmvae": ("digits", {"z_dim": 4, "hidden": [32], "components": 5}),
     "conv_vae": ("mnist5k", {"z_dim": 4, "channels": [4, 8], "hidden": 32}),
