@@ -78,9 +78,10 @@ SECTIONS = [
      "from the guide) on the first N of them, paired with IW on the same images; BDMC (forward and reverse AIS) on "
      "images simulated from the model; forward and reverse AIS against the exact log p(x) of a linear-Gaussian "
      "model; time per AIS call against a hand-written PyTorch AIS of the same network and algorithm in paired ABBA "
-     "rounds. The parts ran in two calls on the same results (the last one, given as the command, re-timed the "
-     "library against the reference on the quiet machine with --skip iw,ais,bdmc,lg; the first ran the rest with "
-     "--skip timing, load 4.2 -> 2.0 while other work ran). Plot: results/ais/bdmc_gap.png."),
+     "rounds at two block sizes and two step counts. The parts ran in separate calls on the same results (--skip "
+     "reuses a part): IW and AIS rows on 2026-12-03 (load 4.2 -> 2.0 while other work ran), BDMC on 100 simulated "
+     "images on 2026-12-03 (its wall times inflated by a test run alongside), the timing rows each on the otherwise "
+     "quiet machine (the load of about 2 is the benchmark's own two threads). Plot: results/ais/bdmc_gap.png."),
     ("zoo_table.json", "The zoo, briefly trained",
      "python benchmarks/zoo_table.py",
      "Every zoo model trained with the same short budget; test ELBO and IW bound in nats per datapoint."),
