@@ -10,6 +10,7 @@ model trains and evaluates, not what each reaches when trained to convergence.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -42,6 +43,7 @@ def main():
         dataset = DATASET.get(name, "mnist5k")
         run_dir = Path(args.scratch) / name
         shutil.rmtree(run_dir, ignore_errors=True)
+        load_before = list(os.getloadavg())
         t0 = time.perf_counter()
         cfg = TrainConfig(model=name, dataset=dataset, epochs=args.epochs, batch_size=args.batch_size,
                           progress=False)  # each model's default loss
@@ -55,7 +57,8 @@ def main():
         row = {"model": name, "dataset": dataset, "loss": cfg.loss, "epochs": args.epochs,
                "train_s": seconds, "test_elbo": s["elbo"], "test_elbo_se": s["elbo_se"],
                "test_iw": s["log_px_iw"], "test_iw_se": s["log_px_iw_se"], "active_units": s["active_units_total"],
-               "khat_share_above_0.7": s["khat_share_above_0.7"]}
+               "khat_share_above_0.7": s["khat_share_above_0.7"], "machine": machine(),
+               "load_before": load_before, "load_after": list(os.getloadavg())}
         if hasattr(model, "classify") and y is not None:
             row["accuracy"] = float((model.classify(x) == y).float().mean())
         rows.append(row)
@@ -63,8 +66,8 @@ def main():
     columns = [("model", "model"), ("dataset", "dataset"), ("loss", "loss"), ("epochs", "epochs"),
                ("train_s", "train s"), ("test_elbo", "test ELBO"), ("test_elbo_se", "se"),
                ("test_iw", f"test IW K={args.k}"), ("test_iw_se", "se"), ("active_units", "active units"),
-               ("accuracy", "accuracy")]
-    table = markdown_table(rows, columns)
+               ("accuracy", "accuracy"), ("measured", "measured")]
+    table = markdown_table(with_measured(rows), columns)
     budget = (f"{args.epochs} epochs, batch {args.batch_size}, Adam 1e-3, seed 0; evaluated on {args.eval_n} test "
               f"points with K={args.k}")
     payload = {"benchmark": "zoo_table", "budget": budget, "machine": machine(), "rows": rows, "table": table}
@@ -75,13 +78,25 @@ def main():
         old = json.loads(previous.read_text())
         if old.get("budget") == budget:
             kept = [r for r in old["rows"] if r["model"] not in names]
+            for r in kept:  # rows from before rows recorded their own machine
+                r.setdefault("machine", old["machine"])
             rows = sorted(kept + rows, key=lambda r: r["model"])
             payload["rows"] = rows
-            payload["table"] = table = markdown_table(rows, columns)
+            payload["table"] = table = markdown_table(with_measured(rows), columns)
     path = write_results("zoo_table", payload)
     (RESULTS / "zoo_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")
     print(table)
     print(f"wrote {path}")
+
+
+def with_measured(rows: list[dict]) -> list[dict]:
+    """Rows with a ``measured`` cell: date and CPU (rows of one table may come from different calls)."""
+    out = []
+    for r in rows:
+        m = r.get("machine", {})
+        load = f", load {r['load_before'][0]:.2f} -> {r['load_after'][0]:.2f}" if r.get("load_before") else ""
+        out.append({**r, "measured": f"{m.get('date', '?')}, {m.get('cpu', '?')}{load}"})
+    return out
 
 
 if __name__ == "__main__":

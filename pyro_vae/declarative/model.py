@@ -24,6 +24,7 @@ from ..model import LatentVariableModel
 from ..nn import GaussianOutput, activation
 from .graph import X
 from .nets import MLP, with_context
+from .posteriors import posterior_from
 from .spec import Spec, guide_input_dim, validate
 
 #: key of the shared deterministic pass over x (``inference="top_down"``) in ``inference``
@@ -72,7 +73,12 @@ class DeclarativeModel(LatentVariableModel):
             lat, reads = self.latent[name], plan.guide_parents[name]
             default = spec.encoder if X in reads and plan.inference == "bottom_up" else MLP([100, 100])
             width = guide_input_dim(reads, self.latent, self.x_dim, spec.features, plan.inference)
-            self.inference[name] = GaussianOutput((lat.encoder or default).build(width + ctx, 2 * lat.dim), lat.dim)
+            family = posterior_from(lat.posterior, name)
+            if family is None:  # the diagonal Gaussian: (loc, scale)
+                self.inference[name] = GaussianOutput((lat.encoder or default).build(width + ctx, 2 * lat.dim), lat.dim)
+            else:  # a module returning the factor's distribution
+                net = (lat.encoder or default).build(width + ctx, family.outputs(lat.dim))
+                self.inference[name] = family.build(net, lat.dim)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _context(self, x, y):
@@ -120,9 +126,11 @@ class DeclarativeModel(LatentVariableModel):
             seen = self.inference[FEATURES](with_context(x, ctx)) if self.plan.inference == "top_down" else x
             z = {X: seen}  # what a factor that reads x sees (the context is added to every factor's input)
             for name in self.plan.guide_order:
-                loc, scale = self.inference[name](_inputs([z[r] for r in self.plan.guide_parents[name]], ctx))
+                factor = self.inference[name](_inputs([z[r] for r in self.plan.guide_parents[name]], ctx))
+                if isinstance(factor, tuple):
+                    factor = dist.Normal(*factor).to_event(1)
                 with self._weighted(name):
-                    z[name] = pyro.sample(name, dist.Normal(loc, scale).to_event(1))
+                    z[name] = pyro.sample(name, factor)
 
 
 def _inputs(values: list, ctx):

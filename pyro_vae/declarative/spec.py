@@ -20,6 +20,7 @@ from typing import Optional, Sequence, Union
 from ..errors import ModelError
 from .graph import X, ancestors, faithful_inverse, topological_order
 from .nets import MLP, NetSpec
+from .posteriors import PosteriorSpec, posterior_from
 from .priors import PriorSpec, VampPrior, prior_from
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
@@ -40,6 +41,8 @@ class Latent:
         derived guide gives it (:mod:`.graph`). Default: the model's ``encoder`` for a factor
         that reads ``x`` under ``bottom_up``, ``MLP([100, 100])`` otherwise.
     :param kl_weight: weight of this latent's terms in the ELBO (beta-VAE); 1 is the true model.
+    :param posterior: family of its guide factor: ``"normal"`` (diagonal Gaussian) or
+        :class:`~pyro_vae.declarative.posteriors.IAF` (a Gaussian through autoregressive flows).
     """
 
     name: str
@@ -49,6 +52,7 @@ class Latent:
     net: NetSpec = field(default_factory=lambda: MLP([100, 100]))
     encoder: Optional[NetSpec] = None
     kl_weight: float = 1.0
+    posterior: Union[str, PosteriorSpec] = "normal"
 
 
 @dataclass
@@ -131,6 +135,7 @@ def validate(spec: Spec, data: dict) -> Plan:
             raise ModelError(f"{where}.name must be unique and not 'x', 'data' or 'x_features'")
         if lat.kl_weight <= 0:
             raise ModelError(f"{where}.kl_weight must be positive, got {lat.kl_weight}")
+        posterior_from(lat.posterior, f"{where}.posterior")
     by_name = {lat.name: lat for lat in latents}
     parents = {}
     for i, lat in enumerate(latents):
@@ -186,9 +191,10 @@ def validate(spec: Spec, data: dict) -> Plan:
             continue
         prior = prior_from(lat.prior, f"{where}.prior")
         if isinstance(prior, VampPrior) and (len(latents) > 1 or spec.context is not None
-                                             or spec.inference != "bottom_up"):
+                                             or spec.inference != "bottom_up"
+                                             or posterior_from(lat.posterior, "") is not None):
             raise ModelError(f"{where}.prior: the VampPrior needs the latent whose encoder reads x alone "
-                             f"(a single-latent bottom_up model without context)")
+                             f"(a single-latent bottom_up model without context, Gaussian posterior)")
         priors[lat.name] = prior
     kind = spec.likelihood.kind
     if kind not in LIKELIHOODS:
@@ -200,8 +206,10 @@ def validate(spec: Spec, data: dict) -> Plan:
         lat, i = by_name[name], names.index(name)
         net = lat.encoder or (spec.encoder if X in reads and spec.inference == "bottom_up" else None)
         if net is not None:
+            family = posterior_from(lat.posterior, "")
             net.validate(f"latents[{i}] ({name!r}).encoder" if lat.encoder else "encoder",
-                         guide_input_dim(reads, by_name, x_dim, spec.features, spec.inference) + ctx, 2 * lat.dim)
+                         guide_input_dim(reads, by_name, x_dim, spec.features, spec.inference) + ctx,
+                         family.outputs(lat.dim) if family else 2 * lat.dim)
     return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
                 guide_parents=guide_parents, priors=priors, context_dim=ctx, inference=spec.inference)
 

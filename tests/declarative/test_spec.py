@@ -2,7 +2,7 @@ import pyro
 import pytest
 import torch
 
-from pyro_vae.declarative import (MLP, Bernoulli, Context, Conv28, DeclarativeModel, Gaussian, Latent, Spec,
+from pyro_vae.declarative import (IAF, MLP, Bernoulli, Context, Conv28, DeclarativeModel, Gaussian, Latent, Spec,
                                   VampPrior, validate)
 from pyro_vae.errors import ModelError
 from pyro_vae.infer import trace_particles
@@ -30,6 +30,7 @@ SMALL = {"x_dim": 64, "kind": "binary", "image_shape": [8, 8], "num_classes": 10
     (Spec(latents=[Latent("z", 4)], inference="sideways"), "inference must be one of bottom_up, top_down"),
     (Spec(latents=[Latent("z", 4)], inference="top_down", features=0), "features must be a positive integer"),
     (Spec(latents=[Latent("z", 4, prior="vamp")], inference="top_down"), "VampPrior needs the latent"),
+    (Spec(latents=[Latent("z", 4, prior="vamp", posterior=IAF())]), "VampPrior needs the latent"),
     (Spec(latents=[Latent("z2", 4), Latent("z1", 4, given="z2", prior="mog")]), r"\('z1'\).prior: a latent with `given`"),
     (Spec(latents=[Latent("z2", 4, prior=VampPrior(5)), Latent("z1", 4, given="z2")]), "VampPrior needs the latent"),
     (Spec(latents=[Latent("z", 4)], likelihood=Bernoulli(Conv28())), "likelihood.net: Conv28 maps 28x28"),

@@ -23,6 +23,7 @@ SETUPS = {
     "hvae2": ("digits", {"z1_dim": 8, "z2_dim": 4}),
     "hvae_dense": ("digits", {"z_dims": [8, 4, 2], "hidden": [32]}),
     "lvae": ("digits", {"z_dims": [8, 4], "hidden": [32], "features": 32}),
+    "vae_iaf": ("digits", {"z_dim": 4, "hidden": [32], "flow_hidden": [16], "context": 8}),
     "vamp": ("digits", {"z_dim": 4, "hidden": [32], "num_pseudo": 20}),
     "gmvae": ("digits", {"z_dim": 4, "hidden": [32], "components": 5}),
     "conv_vae": ("mnist5k", {"z_dim": 4, "channels": [4, 8], "hidden": 32}),

@@ -1,0 +1,135 @@
+r"""Posterior families of a latent's guide factor: a diagonal Gaussian, or one pushed through an
+inverse autoregressive flow (IAF; Kingma et al. 2016).
+
+``IAF(num_flows, hidden, context)``: the factor's network reads its inputs (``x`` and/or latents)
+and returns :math:`(\mu, \sigma, h)`; then
+
+.. math::
+    \epsilon \sim \mathcal N(\mu, \operatorname{diag}\sigma^2), \qquad
+    z = f_K \circ \dots \circ f_1(\epsilon), \qquad
+    f_k(u) = m_k(u; h) + s_k(u; h) \odot u,
+
+each :math:`f_k` a Pyro ``ConditionalAffineAutoregressive`` transform whose shift and scale for
+coordinate ``i`` come from a MADE network of :math:`u_{<i}` (in that flow's own random order)
+and of the context ``h``, so the Jacobian is triangular and
+
+.. math::
+    \log q(z) = \log \mathcal N(\epsilon; \mu, \sigma^2) - \sum_k \sum_i \log s_{k,i}.
+
+Sampling is one pass per flow. The density of a point the factor did not draw itself (a path
+derivative's detached copy in STL/DReG, the IW evaluator's re-scoring, an AIS chain) inverts
+each flow, one pass per coordinate: exact, and slower by the latent's dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pyro.distributions as dist
+import torch
+from pyro.distributions.transforms import conditional_affine_autoregressive
+from torch import nn
+
+from ..errors import ModelError
+
+
+class PosteriorSpec:
+    """A guide factor's family; :meth:`build` makes its module for a network with ``outputs`` widths."""
+
+    name = "?"
+
+    def outputs(self, dim: int) -> int:
+        """Width of the factor network's output for a ``dim``-dimensional latent."""
+        return 2 * dim
+
+    def validate(self, field_name: str) -> None:
+        pass
+
+
+@dataclass
+class IAF(PosteriorSpec):
+    """``num_flows`` conditional affine autoregressive flows after the Gaussian (module docstring).
+
+    :param hidden: widths of each flow's MADE network (default: Pyro's, ``[10 * dim]``).
+    :param context: width of the context ``h`` the factor's network hands to the flows.
+    """
+
+    num_flows: int = 2
+    hidden: Sequence[int] = field(default_factory=list)
+    context: int = 32
+    name = "iaf"
+
+    def outputs(self, dim: int) -> int:
+        return 2 * dim + int(self.context)
+
+    def validate(self, field_name: str) -> None:
+        if isinstance(self.num_flows, bool) or not isinstance(self.num_flows, int) or self.num_flows < 1:
+            raise ModelError(f"{field_name}.num_flows must be a positive integer, got {self.num_flows!r}")
+        if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 1:
+            raise ModelError(f"{field_name}.context must be a positive integer, got {self.context!r}")
+        if any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ModelError(f"{field_name}.hidden widths must be positive integers, got {list(self.hidden)}")
+
+    def build(self, net: nn.Module, dim: int) -> nn.Module:
+        return IAFPosterior(net, dim, self)
+
+
+class FlowPosterior(dist.TransformedDistribution):
+    """A Gaussian pushed through flows, with Monte Carlo moments: ``mean`` and ``stddev`` (which
+    have no closed form) are estimated from :attr:`num_moment_draws` fixed-seed draws, for
+    :meth:`~pyro_vae.model.LatentVariableModel.encode` and the pictures built on it."""
+
+    num_moment_draws = 500
+
+    def _draws(self) -> torch.Tensor:
+        """The same standard-normal noise for every row and call (a fixed seed on a forked RNG, the
+        global stream untouched), so the moments are a deterministic function of each row's input."""
+        normal = self.base_dist.base_dist  # Independent(Normal(loc, scale))
+        device = normal.loc.device
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(0)
+            noise = torch.randn((self.num_moment_draws,) + (1,) * len(self.batch_shape) + self.event_shape,
+                                device=device, dtype=normal.loc.dtype)
+            z = normal.loc + normal.scale * noise
+            for t in self.transforms:
+                z = t(z)
+            return z
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self._draws().mean(0)
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        return self._draws().std(0)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return self.stddev ** 2
+
+
+class IAFPosterior(nn.Module):
+    """``inputs -> TransformedDistribution(N(mu, sigma^2), flows conditioned on h)``."""
+
+    def __init__(self, net: nn.Module, dim: int, spec: IAF):
+        super().__init__()
+        self.net, self.dim, self.context = net, dim, int(spec.context)
+        hidden = [int(h) for h in spec.hidden] or None
+        self.flows = nn.ModuleList(conditional_affine_autoregressive(dim, self.context, hidden_dims=hidden)
+                                   for _ in range(spec.num_flows))
+
+    def forward(self, inputs: torch.Tensor):
+        loc, log_scale, h = self.net(inputs).split([self.dim, self.dim, self.context], dim=-1)
+        base = dist.Normal(loc, log_scale.clamp(-10.0, 5.0).exp()).to_event(1)
+        return FlowPosterior(base, [flow.condition(h) for flow in self.flows])
+
+
+def posterior_from(value, field_name: str):
+    """``"normal"`` (None: the diagonal Gaussian) or an :class:`IAF`."""
+    if value in ("normal", None):
+        return None
+    if isinstance(value, IAF):
+        value.validate(field_name)
+        return value
+    raise ModelError(f"{field_name}: unknown posterior {value!r}; use 'normal' or IAF(num_flows, hidden, context)")
