@@ -77,8 +77,8 @@ def _posterior_means(pt) -> dict:
     for site in pt.latent_sites():
         if not torch.is_floating_point(site["value"]):
             continue
-        try:
-            mean = site["fn"].mean
+        try:  # a mean that is itself a Monte Carlo estimate (a flow posterior's): the K particles already are one
+            mean = site["value"] if getattr(site["fn"], "mean_is_monte_carlo", False) else site["fn"].mean
         except (NotImplementedError, AttributeError):
             mean = site["value"]
         event_dim = site["fn"].event_dim
