@@ -6,7 +6,8 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer import Trace_ELBO
+
+from guide_fitting import fit_guide
 
 from pyro_vae.declarative import MLP, DeclarativeModel, Gaussian, Latent, Spec, validate
 from pyro_vae.declarative.graph import X, faithful_inverse, topological_order
@@ -107,13 +108,7 @@ def test_the_derived_guide_family_contains_the_exact_posterior():
 def trained_collider():
     """The collider with its model fixed and the derived guide trained by the ELBO from its init."""
     m, x = _collider()
-    pyro.set_rng_seed(1)
-    opt = torch.optim.Adam(m.inference.parameters(), lr=0.1)
-    loss_fn = Trace_ELBO(num_particles=16, vectorize_particles=True, max_plate_nesting=1)
-    for step in range(400):
-        opt.zero_grad()
-        loss_fn.differentiable_loss(m.model, m.guide, x).backward()
-        opt.step()
+    fit_guide(m.model, m.guide, m.inference.parameters(), x, steps=400, lr=0.1, particles=16)
     return m, x, m.exact_log_px(x).detach()
 
 

@@ -7,7 +7,7 @@ import pyro
 import pytest
 import torch
 
-from pyro.infer import Trace_ELBO
+from guide_fitting import fit_guide
 
 from pyro_vae.declarative import IAF, MLP, Bernoulli, DeclarativeModel, Gaussian, Latent, Spec, validate
 from pyro_vae.errors import ModelError
@@ -88,13 +88,7 @@ def test_iaf_beats_the_gaussian_guide_on_a_non_gaussian_posterior():
         torch.manual_seed(1)
         m = _Ridge(data, posterior=posterior)
         m.generative.load_state_dict(model.generative.state_dict())
-        pyro.set_rng_seed(1)
-        opt = torch.optim.Adam(m.inference.parameters(), lr=0.01)
-        loss = Trace_ELBO(num_particles=8, vectorize_particles=True, max_plate_nesting=1)
-        for _ in range(300):
-            opt.zero_grad()
-            loss.differentiable_loss(m.model, m.guide, x).backward()
-            opt.step()
+        fit_guide(m.model, m.guide, m.inference.parameters(), x, steps=300, lr=0.01, particles=8)
         pyro.set_rng_seed(2)
         with torch.no_grad():
             lw = trace_particles(m.model, m.guide, (x,), num_particles=2000, max_plate_nesting=1).log_weights()
