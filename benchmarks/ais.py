@@ -294,8 +294,10 @@ def main():
     else:
         kept = previous.get("timing", [])
         kept = kept if isinstance(kept, list) else [kept]
-        result["timing"] = [t for t in kept if t["num_steps"] != args.timing_steps]  # other step counts stay
-        for n in map(int, args.timing_n.split(",")):
+        sizes = [int(n) for n in args.timing_n.split(",")]
+        result["timing"] = [t for t in kept if (t["num_steps"], t["n"]) not in  # other settings' rows stay
+                            {(args.timing_steps, n) for n in sizes}]
+        for n in sizes:
             result["timing"].append(time_against_reference(model, x[:n], args))
             t = result["timing"][-1]
             print(f"time library/reference on {n} images: median {t['ratio_q1_median_q3'][1]:.3f}x", flush=True)
