@@ -43,6 +43,14 @@ def command_line(args: Optional[list[str]] = None) -> str:
     return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(sys.argv[1:] if args is None else args)])
 
 
+def measured(row: dict) -> str:
+    """Where and when a table row was measured: date, CPU and load average before -> after (rows of
+    one table may come from different calls)."""
+    m = row.get("machine", {})
+    load = f", load {row['load_before'][0]:.2f} -> {row['load_after'][0]:.2f}" if row.get("load_before") else ""
+    return f"{m.get('date', '?')}, {m.get('cpu', '?')}{load}"
+
+
 def write_results(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA_DIR, RESULTS, command_line, machine, markdown_table, write_results  # noqa: E402
+from common import (DEFAULT_DATA_DIR, RESULTS, command_line, machine, markdown_table, measured,  # noqa: E402
+                    write_results)
 
 from pyro_vae.training.schedule import SCHEDULES  # noqa: E402
 
@@ -218,13 +219,6 @@ def render(rows: list[dict], k: int) -> str:
         ("published", "published NLL"), ("gap_to_best_published", "ours - best published"),
         ("ais_nll", "AIS NLL"), ("iw_nll_same_images", f"IW K={k} NLL, same images"), ("ais_gain", "AIS gain (nats)"),
         ("ais_gain_se", "±"), ("ais_n", "AIS images"), ("ais_steps", "AIS steps"), ("measured", "measured")])
-
-
-def measured(row: dict) -> str:
-    """Where and when a row was measured (rows of one table may come from different calls)."""
-    m = row.get("machine", {})
-    load = (f", load {row['load_before'][0]:.2f} -> {row['load_after'][0]:.2f}" if row.get("load_before") else "")
-    return f"{m.get('date', '?')}, {m.get('cpu', '?')}{load}"
 
 
 if __name__ == "__main__":

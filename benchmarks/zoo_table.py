@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, markdown_table, write_results  # noqa: E402
+from common import RESULTS, machine, markdown_table, measured, write_results  # noqa: E402
 
 DATASET = {"vae_gaussian": "moons", "linear_gaussian": "moons"}
 
@@ -67,10 +67,8 @@ def main():
                ("train_s", "train s"), ("test_elbo", "test ELBO"), ("test_elbo_se", "se"),
                ("test_iw", f"test IW K={args.k}"), ("test_iw_se", "se"), ("active_units", "active units"),
                ("accuracy", "accuracy"), ("measured", "measured")]
-    table = markdown_table(with_measured(rows), columns)
     budget = (f"{args.epochs} epochs, batch {args.batch_size}, Adam 1e-3, seed 0; evaluated on {args.eval_n} test "
               f"points with K={args.k}")
-    payload = {"benchmark": "zoo_table", "budget": budget, "machine": machine(), "rows": rows, "table": table}
     previous = RESULTS / "zoo_table.json"
     if args.models and previous.exists():  # a subset: replace those rows of the last full table
         import json
@@ -81,22 +79,12 @@ def main():
             for r in kept:  # rows from before rows recorded their own machine
                 r.setdefault("machine", old["machine"])
             rows = sorted(kept + rows, key=lambda r: r["model"])
-            payload["rows"] = rows
-            payload["table"] = table = markdown_table(with_measured(rows), columns)
+    table = markdown_table([{**r, "measured": measured(r)} for r in rows], columns)
+    payload = {"benchmark": "zoo_table", "budget": budget, "machine": machine(), "rows": rows, "table": table}
     path = write_results("zoo_table", payload)
     (RESULTS / "zoo_table.md").write_text(f"Budget: {budget}.\n\n{table}\n")
     print(table)
     print(f"wrote {path}")
-
-
-def with_measured(rows: list[dict]) -> list[dict]:
-    """Rows with a ``measured`` cell: date and CPU (rows of one table may come from different calls)."""
-    out = []
-    for r in rows:
-        m = r.get("machine", {})
-        load = f", load {r['load_before'][0]:.2f} -> {r['load_after'][0]:.2f}" if r.get("load_before") else ""
-        out.append({**r, "measured": f"{m.get('date', '?')}, {m.get('cpu', '?')}{load}"})
-    return out
 
 
 if __name__ == "__main__":
