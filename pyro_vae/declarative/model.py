@@ -2,9 +2,10 @@
 
 ``model``: inside ``pyro.plate("data")``, each latent, parents first, is drawn from its prior
 (or from ``p(z | given)``, a diagonal Gaussian of the parents' values), then ``x`` is observed under
-the likelihood of its parents. ``guide``: the latents in the derived guide order, each from a
-diagonal Gaussian whose network reads what :func:`.graph.faithful_inverse` gives it (``x``, or its
-shared features under ``top_down``, and latents drawn before it).
+the likelihood of its parents. ``guide``: the latents in the derived guide order, each from its
+posterior family (:mod:`.posteriors`: a diagonal Gaussian, or one through flows) whose network reads
+what :func:`.graph.faithful_inverse` gives it (``x``, or its shared features under ``top_down``,
+and latents drawn before it).
 A latent's ``kl_weight`` wraps its sample sites in ``poutine.scale`` in both.
 """
 
@@ -23,12 +24,8 @@ from ..errors import DataError
 from ..model import LatentVariableModel
 from ..nn import GaussianOutput, activation
 from .graph import X
-from .nets import MLP, with_context
-from .posteriors import posterior_from
-from .spec import Spec, guide_input_dim, validate
-
-#: key of the shared deterministic pass over x (``inference="top_down"``) in ``inference``
-FEATURES = "x_features"
+from .nets import with_context
+from .spec import FEATURES, Spec, validate
 
 
 class DeclarativeModel(LatentVariableModel):
@@ -69,16 +66,10 @@ class DeclarativeModel(LatentVariableModel):
         if plan.inference == "top_down":
             act = activation(getattr(spec.encoder, "activation", "tanh"))
             self.inference[FEATURES] = nn.Sequential(spec.encoder.build(self.x_dim + ctx, spec.features), act)
-        for name in plan.guide_order:
-            lat, reads = self.latent[name], plan.guide_parents[name]
-            default = spec.encoder if X in reads and plan.inference == "bottom_up" else MLP([100, 100])
-            width = guide_input_dim(reads, self.latent, self.x_dim, spec.features, plan.inference)
-            family = posterior_from(lat.posterior, name)
-            if family is None:  # the diagonal Gaussian: (loc, scale)
-                self.inference[name] = GaussianOutput((lat.encoder or default).build(width + ctx, 2 * lat.dim), lat.dim)
-            else:  # a module returning the factor's distribution
-                net = (lat.encoder or default).build(width + ctx, family.outputs(lat.dim))
-                self.inference[name] = family.build(net, lat.dim)
+        for name in plan.guide_order:  # the factor's family wraps its network (see .posteriors)
+            family, dim = plan.posteriors[name], self.latent[name].dim
+            net = plan.guide_nets[name].build(plan.guide_widths[name] + ctx, family.outputs(dim))
+            self.inference[name] = family.build(net, dim)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _context(self, x, y):

@@ -32,12 +32,12 @@ from pyro.distributions.transforms import conditional_affine_autoregressive
 from torch import nn
 
 from ..errors import ModelError
+from ..nn import GaussianOutput
 
 
 class PosteriorSpec:
-    """A guide factor's family; :meth:`build` makes its module for a network with ``outputs`` widths."""
-
-    name = "?"
+    """A guide factor's family: :meth:`build` wraps a network with :meth:`outputs` outputs into the
+    factor's module."""
 
     def outputs(self, dim: int) -> int:
         """Width of the factor network's output for a ``dim``-dimensional latent."""
@@ -45,6 +45,16 @@ class PosteriorSpec:
 
     def validate(self, field_name: str) -> None:
         pass
+
+    def build(self, net: nn.Module, dim: int) -> nn.Module:
+        raise NotImplementedError
+
+
+class NormalPosterior(PosteriorSpec):
+    """The diagonal Gaussian: the module returns ``(loc, scale)``."""
+
+    def build(self, net: nn.Module, dim: int) -> nn.Module:
+        return GaussianOutput(net, dim)
 
 
 @dataclass
@@ -58,7 +68,6 @@ class IAF(PosteriorSpec):
     num_flows: int = 2
     hidden: Sequence[int] = field(default_factory=list)
     context: int = 32
-    name = "iaf"
 
     def outputs(self, dim: int) -> int:
         return 2 * dim + int(self.context)
@@ -127,10 +136,10 @@ class IAFPosterior(nn.Module):
         return FlowPosterior(base, [flow.condition(h) for flow in self.flows])
 
 
-def posterior_from(value, field_name: str):
-    """``"normal"`` (None: the diagonal Gaussian) or an :class:`IAF`."""
+def posterior_from(value, field_name: str) -> PosteriorSpec:
+    """``"normal"`` (or None): :class:`NormalPosterior`; an :class:`IAF`, checked."""
     if value in ("normal", None):
-        return None
+        return NormalPosterior()
     if isinstance(value, IAF):
         value.validate(field_name)
         return value

@@ -20,11 +20,14 @@ from typing import Optional, Sequence, Union
 from ..errors import ModelError
 from .graph import X, ancestors, faithful_inverse, topological_order
 from .nets import MLP, NetSpec
-from .posteriors import PosteriorSpec, posterior_from
+from .posteriors import NormalPosterior, PosteriorSpec, posterior_from
 from .priors import PriorSpec, VampPrior, prior_from
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 INFERENCE = ("bottom_up", "top_down")
+#: the shared deterministic pass over x (``inference="top_down"``): its key in the model's
+#: ``inference`` modules, so no latent may take the name
+FEATURES = "x_features"
 
 
 @dataclass
@@ -103,21 +106,26 @@ class Plan:
 
     ``order``: latents, parents before children; ``parents``: latent -> its ``given`` names;
     ``x_parents``: the likelihood's; ``guide_order``: the order the guide samples in;
-    ``guide_parents``: latent -> what its guide factor reads (:data:`.graph.X` and latents)."""
+    ``guide_parents``: latent -> what its guide factor reads (:data:`.graph.X` and latents);
+    ``guide_nets``/``guide_widths``/``posteriors``: latent -> its factor's network, that network's
+    input width (without the context) and its posterior family."""
 
     order: list
     parents: dict
     x_parents: list
     guide_order: list
     guide_parents: dict
+    guide_nets: dict
+    guide_widths: dict
+    posteriors: dict
     priors: dict
     context_dim: int
     inference: str
 
-    @property
-    def bottom(self) -> Latent:
-        """The latent ``x`` depends on, when there is one (a chain's ``z_1``)."""
-        return self.order[-1] if len(self.x_parents) == 1 else None
+
+def _names(given) -> list:
+    """A ``given`` field (None, one name or several) as a list of names."""
+    return [] if given is None else [given] if isinstance(given, str) else list(given)
 
 
 def validate(spec: Spec, data: dict) -> Plan:
@@ -127,20 +135,21 @@ def validate(spec: Spec, data: dict) -> Plan:
     if not latents:
         raise ModelError("latents: declare at least one Latent")
     names = [lat.name for lat in latents]
+    posteriors = {}
     for i, lat in enumerate(latents):
         where = f"latents[{i}] ({lat.name!r})"
         if not isinstance(lat.dim, int) or lat.dim < 1:
             raise ModelError(f"{where}.dim must be a positive integer, got {lat.dim!r}")
-        if lat.name in ("x", "data", "x_features") or names.count(lat.name) > 1:
-            raise ModelError(f"{where}.name must be unique and not 'x', 'data' or 'x_features'")
+        if lat.name in ("x", "data", FEATURES) or names.count(lat.name) > 1:
+            raise ModelError(f"{where}.name must be unique and not 'x', 'data' or {FEATURES!r}")
         if lat.kl_weight <= 0:
             raise ModelError(f"{where}.kl_weight must be positive, got {lat.kl_weight}")
-        posterior_from(lat.posterior, f"{where}.posterior")
+        posteriors[lat.name] = posterior_from(lat.posterior, f"{where}.posterior")
     by_name = {lat.name: lat for lat in latents}
     parents = {}
     for i, lat in enumerate(latents):
         where = f"latents[{i}] ({lat.name!r})"
-        given = [] if lat.given is None else [lat.given] if isinstance(lat.given, str) else list(lat.given)
+        given = _names(lat.given)
         for g in given:
             if g not in names:
                 raise ModelError(f"{where}.given: {g!r} is not a latent (latents: {', '.join(names)})")
@@ -154,9 +163,8 @@ def validate(spec: Spec, data: dict) -> Plan:
     except ValueError as e:
         raise ModelError(f"latents: cycle {e}") from None
     depended_on = {p for pa in parents.values() for p in pa}
-    given = spec.likelihood.given
-    x_parents = [n for n in names if n not in depended_on] if given is None else (
-        [given] if isinstance(given, str) else list(given))
+    x_parents = ([n for n in names if n not in depended_on] if spec.likelihood.given is None
+                 else _names(spec.likelihood.given))
     if not x_parents:
         raise ModelError("likelihood.given: x must depend on at least one latent")
     for g in x_parents:
@@ -192,7 +200,7 @@ def validate(spec: Spec, data: dict) -> Plan:
         prior = prior_from(lat.prior, f"{where}.prior")
         if isinstance(prior, VampPrior) and (len(latents) > 1 or spec.context is not None
                                              or spec.inference != "bottom_up"
-                                             or posterior_from(lat.posterior, "") is not None):
+                                             or not isinstance(posteriors[lat.name], NormalPosterior)):
             raise ModelError(f"{where}.prior: the VampPrior needs the latent whose encoder reads x alone "
                              f"(a single-latent bottom_up model without context, Gaussian posterior)")
         priors[lat.name] = prior
@@ -202,19 +210,15 @@ def validate(spec: Spec, data: dict) -> Plan:
     spec.likelihood.net.validate("likelihood.net", sum(by_name[p].dim for p in x_parents) + ctx, x_dim)
     if spec.inference == "top_down":
         spec.encoder.validate("encoder", x_dim + ctx, spec.features)
+    guide_nets, guide_widths = {}, {}
+    x_width = spec.features if spec.inference == "top_down" else x_dim
     for name, reads in guide_parents.items():
         lat, i = by_name[name], names.index(name)
-        net = lat.encoder or (spec.encoder if X in reads and spec.inference == "bottom_up" else None)
-        if net is not None:
-            family = posterior_from(lat.posterior, "")
-            net.validate(f"latents[{i}] ({name!r}).encoder" if lat.encoder else "encoder",
-                         guide_input_dim(reads, by_name, x_dim, spec.features, spec.inference) + ctx,
-                         family.outputs(lat.dim) if family else 2 * lat.dim)
+        guide_nets[name] = lat.encoder or (spec.encoder if X in reads and spec.inference == "bottom_up"
+                                           else MLP([100, 100]))
+        guide_widths[name] = sum(x_width if r == X else by_name[r].dim for r in reads)
+        guide_nets[name].validate(f"latents[{i}] ({name!r}).encoder" if lat.encoder else "encoder",
+                                  guide_widths[name] + ctx, posteriors[name].outputs(lat.dim))
     return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
-                guide_parents=guide_parents, priors=priors, context_dim=ctx, inference=spec.inference)
-
-
-def guide_input_dim(reads: Sequence[str], by_name: dict, x_dim: int, features: int, inference: str) -> int:
-    """Width of a guide factor's input: ``x`` (or its features under top_down) and latent values."""
-    width = {X: features if inference == "top_down" else x_dim}
-    return sum(width[r] if r == X else by_name[r].dim for r in reads)
+                guide_parents=guide_parents, guide_nets=guide_nets, guide_widths=guide_widths,
+                posteriors=posteriors, priors=priors, context_dim=ctx, inference=spec.inference)

@@ -182,7 +182,7 @@ class AnnealingPath:
         values = {s["name"]: s["value"].detach() for s in self.latent_sites}
         if len(self.sites) > 1:
             with torch.enable_grad():
-                leaves = {k: v.requires_grad_(True) for k, v in ((k, v.clone()) for k, v in values.items())}
+                leaves = {k: v.clone().requires_grad_(True) for k, v in values.items()}
                 trace = self.pt.rerun_guide(leaves)
                 for name in self.sites:
                     others = [leaves[k] for k in self.sites if k != name]
