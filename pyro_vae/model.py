@@ -25,16 +25,17 @@ from .errors import ModelError
 
 
 class _UseMeans(Messenger):
-    """Replace each latent draw by its distribution's mean (for deterministic reconstructions)."""
+    """Replace each latent draw by its distribution's mean, a discrete one's by its mode (for
+    deterministic reconstructions)."""
 
     def _pyro_sample(self, msg):
         if msg["is_observed"] or msg["value"] is not None:
             return
         support = getattr(msg["fn"], "support", None)  # plate subsample sites have none
-        if support is None or support.is_discrete:  # a discrete latent keeps a draw
+        if support is None:
             return
         try:
-            msg["value"] = msg["fn"].mean
+            msg["value"] = msg["fn"].mode if support.is_discrete else msg["fn"].mean
         except (NotImplementedError, AttributeError):  # a transformed distribution: keep a draw
             return
         msg["done"] = True

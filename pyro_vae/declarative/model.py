@@ -1,12 +1,15 @@
 """A declared spec as an ordinary Pyro model/guide pair (see :mod:`.spec` and :mod:`.graph`).
 
 ``model``: inside ``pyro.plate("data")``, each latent, parents first, is drawn from its prior
-(or from ``p(z | given)``, a diagonal Gaussian of the parents' values), then ``x`` is observed under
-the likelihood of its parents. ``guide``: the latents in the derived guide order, each from its
-posterior family (:mod:`.posteriors`: a diagonal Gaussian, or one through flows) whose network reads
-what :func:`.graph.faithful_inverse` gives it (``x``, or its shared features under ``top_down``,
-and latents drawn before it).
-A latent's ``kl_weight`` wraps its sample sites in ``poutine.scale`` in both.
+(or from ``p(z | given)``, of the latent's kind, computed from the parents' values), then ``x`` is
+observed under the likelihood of its parents. ``guide``: the latents in the derived guide order,
+each from its posterior family (:mod:`.posteriors`: a diagonal Gaussian, one through flows, or the
+discrete latent's own kind, ``infer={"enumerate": "parallel"}`` when it is summed out) whose
+network reads what :func:`.graph.faithful_inverse` gives it (``x``, or its shared features under
+``top_down``, and latents drawn before it). Networks read a discrete latent as one-hot or bits
+(:meth:`.kinds.LatentKind.features`); enumerated values broadcast on the dims left of the plates.
+A latent's ``kl_weight`` wraps its sample sites in ``poutine.scale`` in both. A :class:`~.spec.Label`
+latent is observed when ``y`` is passed, and then the model adds ``alpha * log q(y | x)``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import DataError
+from ..errors import DataError, ModelError
 from ..model import LatentVariableModel
-from ..nn import GaussianOutput, activation
+from ..nn import activation
 from .graph import X
 from .nets import with_context
 from .spec import FEATURES, Spec, validate
@@ -45,6 +48,12 @@ class DeclarativeModel(LatentVariableModel):
         self.uses_labels = spec.context is not None
         self.num_classes = plan.context_dim
         ctx = plan.context_dim
+        self.kinds = plan.kinds
+        if any(kind.enumerated for kind in plan.kinds.values()):
+            self.default_loss = "enum"  # TraceEnum_ELBO sums the discrete latents out
+        if plan.label is not None:  # read by the trainer: the labelled subset and its batches
+            self.labelled_examples = self.latent[plan.label].label.labelled_examples
+            self.alpha = float(self.latent[plan.label].label.alpha)
 
         self.generative = nn.ModuleDict()
         self.inference = nn.ModuleDict()
@@ -53,8 +62,9 @@ class DeclarativeModel(LatentVariableModel):
             if not parents:
                 self.generative[f"prior_{lat.name}"] = plan.priors[lat.name].build(lat.dim, self.x_dim)
             else:
-                net = lat.net.build(sum(self.latent[p].dim for p in parents) + ctx, 2 * lat.dim)
-                self.generative[f"prior_{lat.name}"] = GaussianOutput(net, lat.dim)
+                kind = plan.kinds[lat.name]
+                net = lat.net.build(sum(self.latent[p].dim for p in parents) + ctx, kind.params(lat.dim))
+                self.generative[f"prior_{lat.name}"] = kind.conditional(net, lat.dim)
         x_in = sum(self.latent[p].dim for p in plan.x_parents)
         self.generative["likelihood"] = spec.likelihood.net.build(x_in + ctx, self.x_dim)
         if spec.likelihood.kind == "gaussian":
@@ -93,40 +103,71 @@ class DeclarativeModel(LatentVariableModel):
         scale = self.generative["likelihood"].log_scale.clamp(-10.0, 5.0).exp()
         return dist.Normal(out, scale).to_event(1)
 
+    def _seen(self, x, ctx):
+        """What a guide factor that reads ``x`` sees: ``x``, or its shared features (``top_down``)."""
+        return self.inference[FEATURES](with_context(x, ctx)) if self.plan.inference == "top_down" else x
+
+    def _read(self, name, value, x):
+        """What networks reading latent ``name`` see (one-hot or bits for a discrete latent)."""
+        return self.kinds[name].features(value, self.latent[name].dim, x.dtype)
+
+    def _label_value(self, name, y):
+        """The observed label when ``name`` is the label latent and the batch has labels, else None."""
+        return y.long() if name == self.plan.label and y is not None else None
+
     # ---- Pyro ---------------------------------------------------------------------------------
     def model(self, x, y=None):
         pyro.module("generative", self.generative)
         ctx = self._context(x, y)
-        z = {}
+        h = {}
         with pyro.plate("data", x.shape[0]):
             for name in self.order:
                 parents = self.plan.parents[name]
                 if not parents:
                     prior = self.generative[f"prior_{name}"](encoder=self.inference[name])
                 else:
-                    loc, scale = self.generative[f"prior_{name}"](_inputs([z[p] for p in parents], ctx))
-                    prior = dist.Normal(loc, scale).to_event(1)
+                    prior = _distribution(self.generative[f"prior_{name}"](_inputs([h[p] for p in parents], ctx)))
+                observed = self._label_value(name, y)
+                if observed is not None:  # M2's classification term (labelled batches only)
+                    classifier = self.inference[name](self._seen(x, ctx))
+                    pyro.factor(f"classify_{name}", self.alpha * classifier.log_prob(observed))
                 with self._weighted(name):
-                    z[name] = pyro.sample(name, prior)
-            pyro.sample("x", self.observation(_inputs([z[p] for p in self.plan.x_parents], ctx)), obs=x)
+                    h[name] = self._read(name, pyro.sample(name, prior, obs=observed), x)
+            pyro.sample("x", self.observation(_inputs([h[p] for p in self.plan.x_parents], ctx)), obs=x)
 
     def guide(self, x, y=None):
         pyro.module("inference", self.inference)
         ctx = self._context(x, y)
         with pyro.plate("data", x.shape[0]):
-            seen = self.inference[FEATURES](with_context(x, ctx)) if self.plan.inference == "top_down" else x
-            z = {X: seen}  # what a factor that reads x sees (the context is added to every factor's input)
+            h = {X: self._seen(x, ctx)}  # what factors read (the context is added to every factor's input)
             for name in self.plan.guide_order:
-                factor = self.inference[name](_inputs([z[r] for r in self.plan.guide_parents[name]], ctx))
-                if isinstance(factor, tuple):
-                    factor = dist.Normal(*factor).to_event(1)
+                observed = self._label_value(name, y)
+                if observed is not None:  # a known label is no latent
+                    h[name] = self._read(name, observed, x)
+                    continue
+                factor = _distribution(self.inference[name](_inputs([h[r] for r in self.plan.guide_parents[name]], ctx)))
+                infer = {"enumerate": "parallel"} if self.kinds[name].enumerated else {}
                 with self._weighted(name):
-                    z[name] = pyro.sample(name, factor)
+                    h[name] = self._read(name, pyro.sample(name, factor, infer=infer), x)
+
+    @torch.no_grad()
+    def classify(self, x):
+        """Most probable class under the guide's ``q(y | x)`` (models with a :class:`~.spec.Label`)."""
+        if self.plan.label is None:
+            raise ModelError("classify: this model has no label latent (declare one with Latent(..., label=Label()))")
+        return self.inference[self.plan.label](self._seen(x, None)).logits.argmax(-1)
+
+
+def _distribution(out):
+    """A factor module's output as a distribution (Gaussian ones return ``(loc, scale)``)."""
+    return dist.Normal(*out).to_event(1) if isinstance(out, tuple) else out
 
 
 def _inputs(values: list, ctx):
-    """Concatenate values (``[..., B, d]``, broadcast over leading particle dims) and the context."""
-    if len(values) > 1:
-        lead = torch.broadcast_shapes(*(v.shape[:-1] for v in values))
-        values = [v.expand(lead + v.shape[-1:]) for v in values]
-    return with_context(torch.cat(values, -1) if len(values) > 1 else values[0], ctx)
+    """Concatenate values (``[..., B, d]``, broadcast over leading particle and enumeration dims)
+    and the context (``[B, C]``)."""
+    values = values + ([ctx] if ctx is not None else [])
+    if len(values) == 1:
+        return values[0]
+    lead = torch.broadcast_shapes(*(v.shape[:-1] for v in values))
+    return torch.cat([v.expand(lead + v.shape[-1:]) for v in values], -1)

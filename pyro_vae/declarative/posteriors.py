@@ -57,6 +57,19 @@ class NormalPosterior(PosteriorSpec):
         return GaussianOutput(net, dim)
 
 
+class DiscretePosterior(PosteriorSpec):
+    """A discrete latent's factor: its kind's distribution (:mod:`.kinds`) of the network's logits."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def outputs(self, dim: int) -> int:
+        return self.kind.params(dim)
+
+    def build(self, net: nn.Module, dim: int) -> nn.Module:
+        return self.kind.conditional(net, dim)
+
+
 @dataclass
 class IAF(PosteriorSpec):
     """``num_flows`` conditional affine autoregressive flows after the Gaussian (module docstring).

@@ -8,6 +8,8 @@ r"""Priors of a top-level latent :math:`z \in \mathbb R^d`, each a module return
 Both mixtures are :class:`~pyro_vae.distributions.DiagNormalMixture` (log-density by GEMM).
 * ``vamp``: VampPrior (Tomczak & Welling 2018), :math:`p(z) = \frac1K \sum_k q(z \mid u_k)` with
   ``num_pseudo`` learned pseudo-inputs :math:`u_k` passed through the latent's own encoder.
+
+A top discrete latent (:mod:`.kinds`) has a ``uniform`` prior (zero logits) or ``learned`` logits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 
 from ..distributions import DiagNormalMixture
 from ..errors import ModelError
+from .kinds import DiscretePrior
 
 
 class PriorSpec:
@@ -70,7 +73,25 @@ class VampPrior(PriorSpec):
 PRIORS = {"normal": StandardNormal, "learned": LearnedNormal, "mog": MixtureOfGaussians, "vamp": VampPrior}
 
 
+@dataclass
+class DiscretePriorSpec(PriorSpec):
+    """A top discrete latent's prior (:mod:`.kinds`): uniform, or learned logits."""
+
+    kind: object
+    learned: bool = False
+
+    @property
+    def name(self):
+        return "learned" if self.learned else "uniform"
+
+    def build(self, dim, x_dim):
+        return DiscretePrior(self.kind, dim, self.learned)
+
+
 def prior_from(value, field_name: str) -> PriorSpec:
+    """A Gaussian top latent's prior from a name (None: ``"normal"``) or a :class:`PriorSpec`."""
+    if value is None:
+        value = "normal"
     if isinstance(value, PriorSpec):
         return value
     if isinstance(value, str) and value in PRIORS:

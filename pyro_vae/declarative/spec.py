@@ -1,6 +1,8 @@
 """The declarative specification of a latent-variable model, and its validation.
 
-A model is a DAG of Gaussian latents over the observed ``x`` (a single latent is the common case):
+A model is a DAG of latents over the observed ``x`` (a single latent is the common case), each
+Gaussian, categorical or a layer of binary units (:mod:`.kinds`), a discrete one summed out
+exactly or relaxed:
 
     p(x, z) = prod_v p(z_v | z_given(v)) * p(x | z_likelihood.given),
 
@@ -9,7 +11,8 @@ latent depends on unless ``Likelihood.given`` says otherwise. The guide is deriv
 (:mod:`.graph`): ``inference="bottom_up"`` (on a chain ``q(z_1 | x) prod q(z_{i+1} | z_i)``) or
 ``"top_down"`` (a shared deterministic pass over ``x``, then ``q(z_L | x) prod q(z_i | z_{i+1}, x)``,
 the ladder VAE's structure), each the faithful inverse of the model for its order. An observed
-context ``y`` (labels) enters every network of both.
+context ``y`` (labels) enters every network of both; or a categorical latent is the label
+(:class:`Label`): observed when a batch has labels, summed out when not (semi-supervised, M2).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from typing import Optional, Sequence, Union
 
 from ..errors import ModelError
 from .graph import X, ancestors, faithful_inverse, topological_order
+from .kinds import KINDS, MAX_ENUMERATED_UNITS, kind_from
 from .nets import MLP, NetSpec
-from .posteriors import NormalPosterior, PosteriorSpec, posterior_from
-from .priors import PriorSpec, VampPrior, prior_from
+from .posteriors import DiscretePosterior, NormalPosterior, PosteriorSpec, posterior_from
+from .priors import DiscretePriorSpec, PriorSpec, VampPrior, prior_from
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 INFERENCE = ("bottom_up", "top_down")
@@ -31,31 +35,57 @@ FEATURES = "x_features"
 
 
 @dataclass
-class Latent:
-    """A Gaussian latent ``name`` of ``dim`` dimensions.
+class Label:
+    r"""Marks a categorical latent as the dataset's label: observed on labelled batches, summed out
+    on the others (Kingma et al. 2014's M2). On labelled batches the model adds
+    :math:`\alpha \log q(y \mid x)` (their classification term, ``pyro.factor``) so the guide's
+    classifier learns from the labels; evaluation passes no labels, so :math:`\log p(x)` is untouched.
 
-    :param prior: for a top latent (no ``given``): ``"normal"``, ``"learned"``, ``"mog"``,
-        ``"vamp"`` or a :mod:`~pyro_vae.declarative.priors` object.
+    :param labelled_examples: size of the class-balanced labelled training subset (fixed by the seed).
+    :param alpha: weight of the classification term (Kingma et al.: 0.1 times the training-set size).
+    """
+
+    labelled_examples: int = 100
+    alpha: float = 400.0
+
+
+@dataclass
+class Latent:
+    """A latent ``name`` of ``dim`` dimensions (``kind="categorical"``: ``dim`` categories).
+
+    :param kind: ``"gaussian"``, ``"categorical"`` or ``"bernoulli"`` (``dim`` binary units); see
+        :mod:`~pyro_vae.declarative.kinds`.
+    :param relaxed: for a discrete kind, ``None`` (summed out exactly by enumeration) or the
+        temperature of its Concrete relaxation (a continuous stand-in the gradients go through).
+    :param label: a :class:`Label`: this categorical latent is the dataset's label.
+    :param prior: for a top latent (no ``given``): Gaussian ``"normal"`` (default), ``"learned"``,
+        ``"mog"``, ``"vamp"`` or a :mod:`~pyro_vae.declarative.priors` object; discrete
+        ``"uniform"`` (default) or ``"learned"`` (learned logits).
     :param given: the latent(s) it depends on (a name or a list of names, declared anywhere in
-        ``latents``); then ``p(z | given)`` is a diagonal Gaussian whose parameters ``net``
-        computes from the parents' values, concatenated in the order given.
+        ``latents``); then ``p(z | given)`` is of the latent's kind, its parameters computed by
+        ``net`` from the parents' values (one-hot or bits for discrete ones), concatenated in the
+        order given.
     :param net: network of the conditional prior ``p(z | given)``.
     :param encoder: network of its guide factor ``q(z | .)``, which reads the variables the
         derived guide gives it (:mod:`.graph`). Default: the model's ``encoder`` for a factor
         that reads ``x`` under ``bottom_up``, ``MLP([100, 100])`` otherwise.
     :param kl_weight: weight of this latent's terms in the ELBO (beta-VAE); 1 is the true model.
-    :param posterior: family of its guide factor: ``"normal"`` (diagonal Gaussian) or
-        :class:`~pyro_vae.declarative.posteriors.IAF` (a Gaussian through autoregressive flows).
+    :param posterior: family of a Gaussian latent's guide factor: ``"normal"`` (diagonal
+        Gaussian) or :class:`~pyro_vae.declarative.posteriors.IAF` (a Gaussian through
+        autoregressive flows). A discrete latent's factor is of its own kind.
     """
 
     name: str
     dim: int
-    prior: Union[str, PriorSpec] = "normal"
+    prior: Union[None, str, PriorSpec] = None
     given: Union[None, str, Sequence[str]] = None
     net: NetSpec = field(default_factory=lambda: MLP([100, 100]))
     encoder: Optional[NetSpec] = None
     kl_weight: float = 1.0
     posterior: Union[str, PosteriorSpec] = "normal"
+    kind: str = "gaussian"
+    relaxed: Optional[float] = None
+    label: Optional[Label] = None
 
 
 @dataclass
@@ -108,7 +138,8 @@ class Plan:
     ``x_parents``: the likelihood's; ``guide_order``: the order the guide samples in;
     ``guide_parents``: latent -> what its guide factor reads (:data:`.graph.X` and latents);
     ``guide_nets``/``guide_widths``/``posteriors``: latent -> its factor's network, that network's
-    input width (without the context) and its posterior family."""
+    input width (without the context) and its posterior family; ``kinds``: latent -> its
+    :class:`~.kinds.LatentKind`; ``label``: the latent that is the dataset's label, or None."""
 
     order: list
     parents: dict
@@ -121,6 +152,8 @@ class Plan:
     priors: dict
     context_dim: int
     inference: str
+    kinds: dict
+    label: Optional[str]
 
 
 def _names(given) -> list:
@@ -135,7 +168,7 @@ def validate(spec: Spec, data: dict) -> Plan:
     if not latents:
         raise ModelError("latents: declare at least one Latent")
     names = [lat.name for lat in latents]
-    posteriors = {}
+    posteriors, kinds = {}, {}
     for i, lat in enumerate(latents):
         where = f"latents[{i}] ({lat.name!r})"
         if not isinstance(lat.dim, int) or lat.dim < 1:
@@ -144,7 +177,14 @@ def validate(spec: Spec, data: dict) -> Plan:
             raise ModelError(f"{where}.name must be unique and not 'x', 'data' or {FEATURES!r}")
         if lat.kl_weight <= 0:
             raise ModelError(f"{where}.kl_weight must be positive, got {lat.kl_weight}")
-        posteriors[lat.name] = posterior_from(lat.posterior, f"{where}.posterior")
+        kinds[lat.name] = _kind(lat, where)
+        if kinds[lat.name].discrete:
+            if lat.posterior not in ("normal", None):
+                raise ModelError(f"{where}.posterior: a {lat.kind} latent's guide factor is {lat.kind} "
+                                 f"(of the logits its encoder computes); remove posterior")
+            posteriors[lat.name] = DiscretePosterior(kinds[lat.name])
+        else:
+            posteriors[lat.name] = posterior_from(lat.posterior, f"{where}.posterior")
     by_name = {lat.name: lat for lat in latents}
     parents = {}
     for i, lat in enumerate(latents):
@@ -195,7 +235,14 @@ def validate(spec: Spec, data: dict) -> Plan:
             if lat.prior not in ("normal", None) and not (isinstance(lat.prior, PriorSpec) and lat.prior.name == "normal"):
                 raise ModelError(f"{where}.prior: a latent with `given` has the conditional prior "
                                  f"p({lat.name} | {', '.join(parents[lat.name])}) computed by `net`; remove prior")
-            lat.net.validate(f"{where}.net", sum(by_name[p].dim for p in parents[lat.name]) + ctx, 2 * lat.dim)
+            lat.net.validate(f"{where}.net", sum(by_name[p].dim for p in parents[lat.name]) + ctx,
+                             kinds[lat.name].params(lat.dim))
+            continue
+        if kinds[lat.name].discrete:
+            if lat.prior not in (None, "uniform", "learned"):
+                raise ModelError(f"{where}.prior: a top {lat.kind} latent's prior is 'uniform' or 'learned' "
+                                 f"(logits), got {lat.prior!r}")
+            priors[lat.name] = DiscretePriorSpec(kinds[lat.name], learned=lat.prior == "learned")
             continue
         prior = prior_from(lat.prior, f"{where}.prior")
         if isinstance(prior, VampPrior) and (len(latents) > 1 or spec.context is not None
@@ -219,6 +266,56 @@ def validate(spec: Spec, data: dict) -> Plan:
         guide_widths[name] = sum(x_width if r == X else by_name[r].dim for r in reads)
         guide_nets[name].validate(f"latents[{i}] ({name!r}).encoder" if lat.encoder else "encoder",
                                   guide_widths[name] + ctx, posteriors[name].outputs(lat.dim))
+    label = _label(latents, kinds, guide_parents, spec, data)
     return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
                 guide_parents=guide_parents, guide_nets=guide_nets, guide_widths=guide_widths,
-                posteriors=posteriors, priors=priors, context_dim=ctx, inference=spec.inference)
+                posteriors=posteriors, priors=priors, context_dim=ctx, inference=spec.inference,
+                kinds=kinds, label=label)
+
+
+def _kind(lat: Latent, where: str):
+    """The latent's :class:`~.kinds.LatentKind`, its ``kind``/``relaxed``/``dim`` checked together."""
+    if lat.kind not in KINDS:
+        raise ModelError(f"{where}.kind: unknown kind {lat.kind!r}; use one of {', '.join(KINDS)}")
+    if lat.kind == "gaussian":
+        if lat.relaxed is not None:
+            raise ModelError(f"{where}.relaxed: only a discrete latent (categorical, bernoulli) is relaxed; remove it")
+        return kind_from("gaussian")
+    if lat.relaxed is not None and (isinstance(lat.relaxed, bool) or not isinstance(lat.relaxed, (int, float))
+                                    or not lat.relaxed > 0):
+        raise ModelError(f"{where}.relaxed must be a positive temperature (e.g. 0.5) or None, got {lat.relaxed!r}")
+    if lat.kind == "categorical" and lat.dim < 2:
+        raise ModelError(f"{where}.dim: a categorical latent needs at least 2 categories, got {lat.dim}")
+    if lat.kind == "bernoulli" and lat.relaxed is None and lat.dim > MAX_ENUMERATED_UNITS:
+        raise ModelError(f"{where}.dim: summing out {lat.dim} binary units enumerates 2^{lat.dim} values; use at "
+                         f"most {MAX_ENUMERATED_UNITS} units or relax them (relaxed=0.5)")
+    return kind_from(lat.kind, None if lat.relaxed is None else float(lat.relaxed))
+
+
+def _label(latents, kinds, guide_parents, spec, data) -> Optional[str]:
+    """The name of the latent marked :class:`Label`, checked (or None)."""
+    marked = [(i, lat) for i, lat in enumerate(latents) if lat.label is not None]
+    if not marked:
+        return None
+    if len(marked) > 1:
+        raise ModelError(f"latents: only one latent can be the label, got {[lat.name for _, lat in marked]}")
+    i, lat = marked[0]
+    where = f"latents[{i}] ({lat.name!r}).label"
+    if not isinstance(lat.label, Label):
+        raise ModelError(f"{where} must be Label(labelled_examples, alpha), got {lat.label!r}")
+    if lat.kind != "categorical" or lat.relaxed is not None:
+        raise ModelError(f"{where}: the label must be an exact categorical latent (kind='categorical', relaxed=None)")
+    if spec.context is not None:
+        raise ModelError(f"{where}: a model whose label is a latent takes no context; remove context")
+    if data.get("num_classes") and int(data["num_classes"]) != lat.dim:
+        raise ModelError(f"{where}: the latent has {lat.dim} categories but the data have {data['num_classes']} classes")
+    if guide_parents[lat.name] != [X]:
+        raise ModelError(f"{where}: the label's guide factor reads {guide_parents[lat.name]}, but the classifier "
+                         f"q({lat.name} | x) must read x alone; declare it after the latents it is independent "
+                         f"of, so that the guide draws it first")
+    count, alpha = lat.label.labelled_examples, lat.label.alpha
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ModelError(f"{where}.labelled_examples must be a positive integer, got {count!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+        raise ModelError(f"{where}.alpha must be a number >= 0, got {alpha!r}")
+    return lat.name

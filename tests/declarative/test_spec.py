@@ -2,8 +2,8 @@ import pyro
 import pytest
 import torch
 
-from pyro_vae.declarative import (IAF, MLP, Bernoulli, Context, Conv28, DeclarativeModel, Gaussian, Latent, Spec,
-                                  VampPrior, validate)
+from pyro_vae.declarative import (IAF, MLP, Bernoulli, Context, Conv28, DeclarativeModel, Gaussian, Label, Latent,
+                                  Spec, VampPrior, validate)
 from pyro_vae.errors import ModelError
 from pyro_vae.infer import trace_particles
 from pyro_vae.infer.estimators import DReG
@@ -37,6 +37,23 @@ SMALL = {"x_dim": 64, "kind": "binary", "image_shape": [8, 8], "num_classes": 10
     (Spec(latents=[Latent("z", 4)], encoder=MLP([8], "swish")), "encoder: unknown activation 'swish'"),
     (Spec(latents=[Latent("z", 4)], context=Context(3)), "context.num_classes is 3 but the data have 10"),
     (Spec(latents=[Latent("z", 4, kl_weight=0)]), "kl_weight must be positive"),
+    # discrete latents and the label
+    (Spec(latents=[Latent("c", 4, kind="poisson")]), r"\('c'\).kind: unknown kind 'poisson'"),
+    (Spec(latents=[Latent("z", 4, relaxed=0.5)]), r"\('z'\).relaxed: only a discrete latent"),
+    (Spec(latents=[Latent("c", 4, kind="categorical", relaxed=-1.0)]), r"\('c'\).relaxed must be a positive"),
+    (Spec(latents=[Latent("c", 1, kind="categorical")]), r"\('c'\).dim: a categorical latent needs at least 2"),
+    (Spec(latents=[Latent("b", 11, kind="bernoulli")]), r"\('b'\).dim: summing out 11 binary units"),
+    (Spec(latents=[Latent("c", 4, kind="categorical", posterior=IAF())]), r"\('c'\).posterior: a categorical"),
+    (Spec(latents=[Latent("c", 4, kind="categorical", prior="mog")]), r"\('c'\).prior: a top categorical"),
+    (Spec(latents=[Latent("z", 4, label=Label())]), r"\('z'\).label: the label must be an exact categorical"),
+    (Spec(latents=[Latent("y", 10, kind="categorical", label=Label()), Latent("w", 10, kind="categorical",
+                                                                              label=Label())]), "only one latent"),
+    (Spec(latents=[Latent("y", 3, kind="categorical", label=Label())]), "has 3 categories but the data have 10"),
+    (Spec(latents=[Latent("y", 10, kind="categorical", label=Label())], context=Context(10)), "takes no context"),
+    (Spec(latents=[Latent("y", 10, kind="categorical", label=Label(0))]), r"label.labelled_examples must be"),
+    (Spec(latents=[Latent("y", 10, kind="categorical", label=Label(alpha=-1))]), r"label.alpha must be"),
+    (Spec(latents=[Latent("y", 10, kind="categorical", label=Label()), Latent("z", 4)]),
+     r"\('y'\).label: the label's guide factor reads \['x', 'z'\]"),
 ])
 def test_invalid_specs_name_the_field(spec, message):
     with pytest.raises(ModelError, match=message):

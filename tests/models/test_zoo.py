@@ -29,6 +29,8 @@ SETUPS = {
     "conv_vae": ("mnist5k", {"z_dim": 4, "channels": [4, 8], "hidden": 32}),
     "linear_gaussian": ("moons", {"z_dim": 1}),
     "ss_vae": ("digits", {"z_dim": 4, "hidden": [32], "labelled_examples": 50, "alpha": 100}),
+    "m2": ("digits", {"z_dim": 4, "hidden": [32], "labelled_examples": 50, "alpha": 100}),
+    "dvae": ("digits", {"categories": 4, "z_dim": 4, "hidden": [32], "features": 32}),
 }
 
 
@@ -105,8 +107,9 @@ def test_conditional_vae_samples_the_chosen_digit_class(trained):
     assert (a - c).abs().mean() > (a - b).abs().mean()  # the label changes what is drawn
 
 
-def test_semi_supervised_vae_classifies_better_than_chance_from_50_labels(trained):
-    _, result = trained["ss_vae"]
+@pytest.mark.parametrize("name", ["ss_vae", "m2"])
+def test_semi_supervised_vae_classifies_better_than_chance_from_50_labels(trained, name):
+    _, result = trained[name]
     data = load_dataset("digits")
     accuracy = float((result.model.classify(data.test) == data.test_labels).float().mean())
     assert accuracy > 0.4  # chance is 0.1; 5 labels per class
@@ -132,7 +135,7 @@ def test_the_latent_space_api_on_every_model(trained, name):
     assert line.shape == (4, model.x_dim) and trav.shape == (3, model.x_dim)
     assert not torch.allclose(trav[0], trav[2], atol=0, rtol=0)
     assert model.sample(5).shape == (5, model.x_dim)
-    if name == "ss_vae":  # its class is a discrete latent: drawn afresh in each call
+    if name in ("ss_vae", "m2"):  # decode takes the class from the prior, reconstruct from q(y | x)
         return
     means = {k: v.mean for k, v in enc.items()}
     assert torch.allclose(model.decode(means, y), model.reconstruct(x, y), atol=1e-5)
