@@ -59,7 +59,7 @@ def main():
                "test_iw": s["log_px_iw"], "test_iw_se": s["log_px_iw_se"], "active_units": s["active_units_total"],
                "khat_share_above_0.7": s["khat_share_above_0.7"], "machine": machine(),
                "load_before": load_before, "load_after": list(os.getloadavg())}
-        if hasattr(model, "classify") and y is not None:
+        if getattr(model, "labelled_examples", 0) and y is not None:  # semi-supervised: its classifier's accuracy
             row["accuracy"] = float((model.classify(x) == y).float().mean())
         rows.append(row)
         print(f"{name:>16} {dataset:>8}  ELBO {s['elbo']:8.2f}  IW {s['log_px_iw']:8.2f}  ({seconds:.0f} s)", flush=True)

@@ -1,10 +1,12 @@
-"""A VAE with a discrete latent layer: a category c above a Gaussian z (an unsupervised GMVAE
-with an explicit cluster variable; Dilokthanakul et al. 2016, Rui Shu's formulation).
+"""A VAE with a discrete latent layer: a category c above a Gaussian z (a Gaussian-mixture VAE with
+an explicit cluster variable; Dilokthanakul et al. 2016).
 
-p(c) = Cat(1/C), p(z | c) = N(mu(c), sigma(c)), p(x | z) Bernoulli. Top-down inference gives the
-guide q(c | x) q(z | x, c). ``c`` is summed out exactly by enumeration (train with TraceEnum_ELBO,
-the default, or any IW estimator), or, with ``temperature``, replaced by its Concrete relaxation
-(log-space ExpRelaxedCategorical) so that Trace_ELBO, STL and DReG differentiate through it.
+p(c) = Cat(1/C), p(z | c) = N(mu(c), sigma(c)), p(x | z) Bernoulli. The derived bottom-up guide
+is q(z | x) q(c | z): given z, c is independent of x in the model, so its factor reads z alone
+(the faithful inverse, :mod:`pyro_vae.declarative.graph`). ``c`` is summed out exactly by
+enumeration (train with TraceEnum_ELBO, the default, or any IW estimator), or, with
+``temperature``, replaced by its Concrete relaxation (log-space ExpRelaxedCategorical) so that
+Trace_ELBO, STL and DReG differentiate through it.
 """
 
 from pyro_vae.declarative import MLP, Bernoulli, DeclarativeModel, Latent, Spec
@@ -17,8 +19,8 @@ class DiscreteLayerVAE(DeclarativeModel):
 
     likelihood = "bernoulli"
 
-    def declare(self, categories=10, z_dim=20, hidden=(200, 200), features=200, activation="tanh", temperature=None):
+    def declare(self, categories=10, z_dim=20, hidden=(200, 200), activation="tanh", temperature=None):
         c = Latent("c", int(categories), kind="categorical", relaxed=temperature, encoder=MLP([100], activation))
-        z = Latent("z", int(z_dim), given="c", net=MLP([100], activation), encoder=MLP([100], activation))
-        return Spec(latents=[c, z], likelihood=Bernoulli(MLP(list(hidden), activation)),
-                    encoder=MLP(list(hidden), activation), inference="top_down", features=int(features))
+        z = Latent("z", int(z_dim), given="c", net=MLP([100], activation))
+        net = MLP(list(hidden), activation)
+        return Spec(latents=[c, z], likelihood=Bernoulli(net), encoder=net)

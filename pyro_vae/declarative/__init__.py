@@ -12,11 +12,13 @@
 
 from .model import DeclarativeModel
 from .nets import MLP, Conv28
-from .posteriors import IAF
+from .posteriors import IAF, Planar
 from .priors import LearnedNormal, MixtureOfGaussians, StandardNormal, VampPrior
-from .spec import Bernoulli, Context, ContinuousBernoulli, Gaussian, Label, Latent, Likelihood, Spec, validate
+from .spec import (Bernoulli, Categorical, Context, ContinuousBernoulli, Gaussian, Label, Latent, Likelihood, Spec,
+                   validate)
 
 __all__ = [
-    "Bernoulli", "Context", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "IAF", "Label", "LearnedNormal",
-    "Latent", "Likelihood", "MLP", "MixtureOfGaussians", "Spec", "StandardNormal", "VampPrior", "validate",
+    "Bernoulli", "Categorical", "Context", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "IAF",
+    "Label", "LearnedNormal", "Latent", "Likelihood", "MLP", "MixtureOfGaussians", "Planar", "Spec", "StandardNormal",
+    "VampPrior", "validate",
 ]

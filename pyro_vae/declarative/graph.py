@@ -71,10 +71,13 @@ def ancestors(node_parents: Sequence[str], parents: dict[str, Sequence[str]]) ->
     return seen
 
 
-def moral_graph(parents: dict[str, Sequence[str]], x_parents: Sequence[str]) -> dict[str, set]:
-    """Undirected adjacency of the moralized model over the latents and :data:`X`."""
+def moral_graph(parents: dict[str, Sequence[str]], observed: Sequence[Sequence[str]]) -> dict[str, set]:
+    """Undirected adjacency of the moralized model over the latents and :data:`X`.
+
+    ``observed``: the parents of each observed variable (every part of ``x``, a label); all of them
+    are given to the guide, so they are one node :data:`X`, but each marries its own parents."""
     adjacent = {v: set() for v in list(parents) + [X]}
-    for child, pa in list(parents.items()) + [(X, x_parents)]:
+    for child, pa in list(parents.items()) + [(X, pa) for pa in observed]:
         for p in pa:
             adjacent[child].add(p)
             adjacent[p].add(child)
@@ -85,12 +88,13 @@ def moral_graph(parents: dict[str, Sequence[str]], x_parents: Sequence[str]) -> 
     return adjacent
 
 
-def faithful_inverse(parents: dict[str, Sequence[str]], x_parents: Sequence[str],
+def faithful_inverse(parents: dict[str, Sequence[str]], observed: Sequence[Sequence[str]],
                      order: Sequence[str]) -> dict[str, list[str]]:
-    """The guide parents of each latent for the guide order ``order`` (see the module docstring).
+    """The guide parents of each latent for the guide order ``order`` (see the module docstring);
+    ``observed``: the parents of each observed variable.
 
     Each latent's guide parents are listed with :data:`X` first, then the latents in ``order``."""
-    adjacent = moral_graph(parents, x_parents)
+    adjacent = moral_graph(parents, observed)
     rank = {v: i for i, v in enumerate(order)}
     out = {}
     for v in reversed(order):

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributions import ColumnBlocks
 from ..errors import DataError, ModelError
 from ..model import LatentVariableModel
 from ..nn import activation
@@ -44,9 +45,9 @@ class DeclarativeModel(LatentVariableModel):
         self.plan = plan
         self.order = [lat.name for lat in plan.order]
         self.latent = {lat.name: lat for lat in plan.order}
-        self.likelihood = spec.likelihood.kind
-        self.uses_labels = spec.context is not None
-        self.num_classes = plan.context_dim
+        self.likelihood = plan.observed[0].likelihood.kind
+        self.uses_labels = spec.context is not None or plan.label_part is not None
+        self.num_classes = plan.context_dim or (int(data["num_classes"]) if plan.label_part is not None else 0)
         ctx = plan.context_dim
         self.kinds = plan.kinds
         if any(kind.enumerated for kind in plan.kinds.values()):
@@ -65,17 +66,14 @@ class DeclarativeModel(LatentVariableModel):
                 kind = plan.kinds[lat.name]
                 net = lat.net.build(sum(self.latent[p].dim for p in parents) + ctx, kind.params(lat.dim))
                 self.generative[f"prior_{lat.name}"] = kind.conditional(net, lat.dim)
-        x_in = sum(self.latent[p].dim for p in plan.x_parents)
-        self.generative["likelihood"] = spec.likelihood.net.build(x_in + ctx, self.x_dim)
-        if spec.likelihood.kind == "gaussian":
-            scale = spec.likelihood.scale
-            if scale is None:
-                self.generative.likelihood.log_scale = nn.Parameter(torch.zeros(self.x_dim))
-            else:
-                self.generative.likelihood.register_buffer("log_scale", torch.full((self.x_dim,), float(scale)).log())
+        for i, part in enumerate(plan.observed):  # the parts of x, then the label
+            start, stop = part.columns
+            self.generative[_likelihood_key(i)] = _likelihood_net(part, self.latent, ctx, stop - start)
+        if plan.label_part is not None:
+            self.generative["likelihood_y"] = _likelihood_net(plan.label_part, self.latent, ctx, self.num_classes)
         if plan.inference == "top_down":
             act = activation(getattr(spec.encoder, "activation", "tanh"))
-            self.inference[FEATURES] = nn.Sequential(spec.encoder.build(self.x_dim + ctx, spec.features), act)
+            self.inference[FEATURES] = nn.Sequential(spec.encoder.build(plan.seen_width + ctx, spec.features), act)
         for name in plan.guide_order:  # the factor's family wraps its network (see .posteriors)
             family, dim = plan.posteriors[name], self.latent[name].dim
             net = plan.guide_nets[name].build(plan.guide_widths[name] + ctx, family.outputs(dim))
@@ -83,8 +81,12 @@ class DeclarativeModel(LatentVariableModel):
 
     # ---- helpers ------------------------------------------------------------------------------
     def _context(self, x, y):
-        if not self.uses_labels:
+        """The one-hot labels every network reads (``Context``), or None."""
+        if not self.plan.context_dim:
             return None
+        return self._one_hot(x, y)
+
+    def _one_hot(self, x, y):
         if y is None:
             raise DataError("this model is conditioned on labels y: pass them (model(x, y)); the dataset "
                             "needs labels")
@@ -94,17 +96,26 @@ class DeclarativeModel(LatentVariableModel):
         w = self.latent[name].kl_weight
         return poutine.scale(scale=w) if w != 1.0 else contextlib.nullcontext()
 
-    def observation(self, h):
-        out = self.generative["likelihood"](h)
-        if self.likelihood == "bernoulli":
-            return dist.Bernoulli(logits=out, validate_args=False).to_event(1)
-        if self.likelihood == "continuous_bernoulli":
-            return dist.ContinuousBernoulli(logits=out).to_event(1)
-        scale = self.generative["likelihood"].log_scale.clamp(-10.0, 5.0).exp()
-        return dist.Normal(out, scale).to_event(1)
+    def observation(self, h: dict, ctx):
+        """``p(x | parents)`` from the latents' values as networks read them (``h``): one part's
+        distribution, or :class:`~pyro_vae.distributions.ColumnBlocks` of several."""
+        parts = []
+        for i, part in enumerate(self.plan.observed):
+            net = self.generative[_likelihood_key(i)]
+            out = net(_inputs([h[p] for p in part.parents], ctx))
+            if self.likelihood == "bernoulli":
+                parts.append(dist.Bernoulli(logits=out, validate_args=False).to_event(1))
+            elif self.likelihood == "continuous_bernoulli":
+                parts.append(dist.ContinuousBernoulli(logits=out).to_event(1))
+            else:
+                parts.append(dist.Normal(out, net.log_scale.clamp(-10.0, 5.0).exp()).to_event(1))
+        return parts[0] if len(parts) == 1 else ColumnBlocks(parts)
 
-    def _seen(self, x, ctx):
-        """What a guide factor that reads ``x`` sees: ``x``, or its shared features (``top_down``)."""
+    def _seen(self, x, y, ctx):
+        """What a guide factor that reads ``x`` sees: ``x`` (and the one-hot label when a likelihood
+        observes it), or their shared features (``top_down``)."""
+        if self.plan.label_part is not None:
+            x = torch.cat([x, self._one_hot(x, y)], -1)
         return self.inference[FEATURES](with_context(x, ctx)) if self.plan.inference == "top_down" else x
 
     def _read(self, name, value, x):
@@ -129,17 +140,20 @@ class DeclarativeModel(LatentVariableModel):
                     prior = _distribution(self.generative[f"prior_{name}"](_inputs([h[p] for p in parents], ctx)))
                 observed = self._label_value(name, y)
                 if observed is not None:  # M2's classification term (labelled batches only)
-                    classifier = self.inference[name](self._seen(x, ctx))
+                    classifier = self.inference[name](self._seen(x, y, ctx))
                     pyro.factor(f"classify_{name}", self.alpha * classifier.log_prob(observed))
                 with self._weighted(name):
                     h[name] = self._read(name, pyro.sample(name, prior, obs=observed), x)
-            pyro.sample("x", self.observation(_inputs([h[p] for p in self.plan.x_parents], ctx)), obs=x)
+            pyro.sample("x", self.observation(h, ctx), obs=x)
+            if self.plan.label_part is not None:
+                logits = self.generative["likelihood_y"](_inputs([h[p] for p in self.plan.label_part.parents], ctx))
+                pyro.sample("y", dist.Categorical(logits=logits), obs=y.long())
 
     def guide(self, x, y=None):
         pyro.module("inference", self.inference)
         ctx = self._context(x, y)
         with pyro.plate("data", x.shape[0]):
-            h = {X: self._seen(x, ctx)}  # what factors read (the context is added to every factor's input)
+            h = {X: self._seen(x, y, ctx)}  # what factors read (the context is added to every factor's input)
             for name in self.plan.guide_order:
                 observed = self._label_value(name, y)
                 if observed is not None:  # a known label is no latent
@@ -155,7 +169,24 @@ class DeclarativeModel(LatentVariableModel):
         """Most probable class under the guide's ``q(y | x)`` (models with a :class:`~.spec.Label`)."""
         if self.plan.label is None:
             raise ModelError("classify: this model has no label latent (declare one with Latent(..., label=Label()))")
-        return self.inference[self.plan.label](self._seen(x, None)).logits.argmax(-1)
+        return self.inference[self.plan.label](self._seen(x, None, None)).logits.argmax(-1)
+
+
+def _likelihood_key(i: int) -> str:
+    """Module key of the network of part ``i`` of x (the first keeps the one-part name)."""
+    return "likelihood" if i == 0 else f"likelihood_{i}"
+
+
+def _likelihood_net(part, latent: dict, ctx: int, out: int) -> nn.Module:
+    """An observed variable's network (a Gaussian part also holds its per-column log-scale)."""
+    net = part.likelihood.net.build(sum(latent[p].dim for p in part.parents) + ctx, out)
+    if part.likelihood.kind == "gaussian":
+        scale = part.likelihood.scale
+        if scale is None:
+            net.log_scale = nn.Parameter(torch.zeros(out))
+        else:
+            net.register_buffer("log_scale", torch.full((out,), float(scale)).log())
+    return net
 
 
 def _distribution(out):

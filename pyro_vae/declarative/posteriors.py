@@ -19,6 +19,15 @@ and of the context ``h``, so the Jacobian is triangular and
 Sampling is one pass per flow. The density of a point the factor did not draw itself (a path
 derivative's detached copy in STL/DReG, the IW evaluator's re-scoring, an AIS chain) inverts
 each flow, one pass per coordinate: exact, and slower by the latent's dimension.
+
+``Planar(num_flows, context)`` (Rezende & Mohamed 2015; pythae's VAE_LinNF): the same Gaussian
+pushed through planar flows :math:`f_k(u) = u + \hat{u}_k \tanh(w_k^\top u + b_k)`, whose
+parameters a linear map computes from the context ``h`` (amortized), with
+:math:`\log q(z) = \log \mathcal N(\epsilon; \mu, \sigma^2) - \sum_k \log(1 + (1 -
+\tanh^2(\cdot))\, w_k^\top \hat u_k)`. Pyro's planar transforms score only their own cached draws;
+:class:`~pyro_vae.distributions.invertible_planar.InvertiblePlanar` inverts (a scalar root along
+:math:`w_k`, with the implicit function's gradient), so the path derivatives of STL and DReG, the
+evaluator and AIS score any point.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import torch
 from pyro.distributions.transforms import conditional_affine_autoregressive
 from torch import nn
 
+from ..distributions.invertible_planar import InvertiblePlanar
 from ..errors import ModelError
 from ..nn import GaussianOutput
 
@@ -70,8 +80,25 @@ class DiscretePosterior(PosteriorSpec):
         return self.kind.conditional(net, dim)
 
 
+class _Flows(PosteriorSpec):
+    """A Gaussian factor pushed through ``num_flows`` flows conditioned on a ``context``-wide
+    vector the factor's network also returns."""
+
+    num_flows: int
+    context: int
+
+    def outputs(self, dim: int) -> int:
+        return 2 * dim + int(self.context)
+
+    def validate(self, field_name: str) -> None:
+        if isinstance(self.num_flows, bool) or not isinstance(self.num_flows, int) or self.num_flows < 1:
+            raise ModelError(f"{field_name}.num_flows must be a positive integer, got {self.num_flows!r}")
+        if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 1:
+            raise ModelError(f"{field_name}.context must be a positive integer, got {self.context!r}")
+
+
 @dataclass
-class IAF(PosteriorSpec):
+class IAF(_Flows):
     """``num_flows`` conditional affine autoregressive flows after the Gaussian (module docstring).
 
     :param hidden: widths of each flow's MADE network (default: Pyro's, ``[10 * dim]``).
@@ -82,19 +109,28 @@ class IAF(PosteriorSpec):
     hidden: Sequence[int] = field(default_factory=list)
     context: int = 32
 
-    def outputs(self, dim: int) -> int:
-        return 2 * dim + int(self.context)
-
     def validate(self, field_name: str) -> None:
-        if isinstance(self.num_flows, bool) or not isinstance(self.num_flows, int) or self.num_flows < 1:
-            raise ModelError(f"{field_name}.num_flows must be a positive integer, got {self.num_flows!r}")
-        if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 1:
-            raise ModelError(f"{field_name}.context must be a positive integer, got {self.context!r}")
+        super().validate(field_name)
         if any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ModelError(f"{field_name}.hidden widths must be positive integers, got {list(self.hidden)}")
 
     def build(self, net: nn.Module, dim: int) -> nn.Module:
         return IAFPosterior(net, dim, self)
+
+
+@dataclass
+class Planar(_Flows):
+    """``num_flows`` amortized planar flows after the Gaussian (module docstring).
+
+    :param context: width of the context ``h`` from which a linear map computes each flow's
+        parameters :math:`(b_k, u_k, w_k)`.
+    """
+
+    num_flows: int = 4
+    context: int = 32
+
+    def build(self, net: nn.Module, dim: int) -> nn.Module:
+        return PlanarPosterior(net, dim, self)
 
 
 class FlowPosterior(dist.TransformedDistribution):
@@ -149,11 +185,28 @@ class IAFPosterior(nn.Module):
         return FlowPosterior(base, [flow.condition(h) for flow in self.flows])
 
 
+class PlanarPosterior(nn.Module):
+    """``inputs -> TransformedDistribution(N(mu, sigma^2), planar flows whose parameters are linear in h)``."""
+
+    def __init__(self, net: nn.Module, dim: int, spec: Planar):
+        super().__init__()
+        self.net, self.dim, self.context, self.num_flows = net, dim, int(spec.context), int(spec.num_flows)
+        self.flow_params = nn.Linear(self.context, self.num_flows * (1 + 2 * dim))
+
+    def forward(self, inputs: torch.Tensor):
+        loc, log_scale, h = self.net(inputs).split([self.dim, self.dim, self.context], dim=-1)
+        base = dist.Normal(loc, log_scale.clamp(-10.0, 5.0).exp()).to_event(1)
+        params = self.flow_params(h).chunk(self.num_flows, dim=-1)
+        flows = [InvertiblePlanar(*p.split([1, self.dim, self.dim], dim=-1)) for p in params]
+        return FlowPosterior(base, flows)
+
+
 def posterior_from(value, field_name: str) -> PosteriorSpec:
-    """``"normal"`` (or None): :class:`NormalPosterior`; an :class:`IAF`, checked."""
+    """``"normal"`` (or None): :class:`NormalPosterior`; an :class:`IAF` or :class:`Planar`, checked."""
     if value in ("normal", None):
         return NormalPosterior()
-    if isinstance(value, IAF):
+    if isinstance(value, (IAF, Planar)):
         value.validate(field_name)
         return value
-    raise ModelError(f"{field_name}: unknown posterior {value!r}; use 'normal' or IAF(num_flows, hidden, context)")
+    raise ModelError(f"{field_name}: unknown posterior {value!r}; use 'normal', IAF(num_flows, hidden, context) "
+                     f"or Planar(num_flows, context)")

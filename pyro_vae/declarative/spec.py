@@ -4,10 +4,12 @@ A model is a DAG of latents over the observed ``x`` (a single latent is the comm
 Gaussian, categorical or a layer of binary units (:mod:`.kinds`), a discrete one summed out
 exactly or relaxed:
 
-    p(x, z) = prod_v p(z_v | z_given(v)) * p(x | z_likelihood.given),
+    p(x, z) = prod_v p(z_v | z_given(v)) * prod_o p(x_o | z_given(o)),
 
-a top latent (no ``given``) having a prior of its own; ``x`` depends on the latents no other
-latent depends on unless ``Likelihood.given`` says otherwise. The guide is derived from the graph
+a top latent (no ``given``) having a prior of its own; the observed variables ``o`` are ``x`` (one
+likelihood), or parts of it (``columns`` of x, each with its own likelihood) and optionally the
+label ``y`` (a ``Categorical`` likelihood); each depends on the latents no other latent depends on
+unless its ``given`` says otherwise. The guide is derived from the graph
 (:mod:`.graph`): ``inference="bottom_up"`` (on a chain ``q(z_1 | x) prod q(z_{i+1} | z_i)``) or
 ``"top_down"`` (a shared deterministic pass over ``x``, then ``q(z_L | x) prod q(z_i | z_{i+1}, x)``,
 the ladder VAE's structure), each the faithful inverse of the model for its order. An observed
@@ -90,26 +92,51 @@ class Latent:
 
 @dataclass
 class Likelihood:
-    """The distribution of ``x`` given the latents in ``given`` (default: every latent no other
-    latent depends on, in declaration order): Bernoulli (logits), Gaussian (learned per-pixel
-    scale, or a fixed ``scale``) or continuous Bernoulli (Loaiza-Ganem & Cunningham 2019)."""
+    """The distribution of an observed variable given the latents in ``given`` (default: every
+    latent no other latent depends on, in declaration order): of ``x`` (or of its ``columns``
+    ``(start, stop)``), Bernoulli (logits), Gaussian (learned per-pixel scale, or a fixed
+    ``scale``) or continuous Bernoulli (Loaiza-Ganem & Cunningham 2019); or ``categorical``, of
+    the dataset's label ``y`` (:func:`Categorical`).
+
+    ``Spec.likelihood`` takes one, or a list: several observed variables, each with its own
+    network and parents (parts of ``x`` whose ``columns`` tile it, and at most one label)."""
 
     kind: str = "bernoulli"
     net: NetSpec = field(default_factory=lambda: MLP([200, 200]))
     scale: Optional[float] = None
     given: Optional[Sequence[str]] = None
+    columns: Optional[tuple] = None
 
 
-def Bernoulli(net: NetSpec = None, given: Optional[Sequence[str]] = None) -> Likelihood:
-    return Likelihood("bernoulli", net or MLP([200, 200]), given=given)
+def Bernoulli(net: NetSpec = None, given: Optional[Sequence[str]] = None, columns: Optional[tuple] = None) -> Likelihood:
+    return Likelihood("bernoulli", net or MLP([200, 200]), given=given, columns=columns)
 
 
-def Gaussian(net: NetSpec = None, scale: Optional[float] = None, given: Optional[Sequence[str]] = None) -> Likelihood:
-    return Likelihood("gaussian", net or MLP([200, 200]), scale, given)
+def Gaussian(net: NetSpec = None, scale: Optional[float] = None, given: Optional[Sequence[str]] = None,
+             columns: Optional[tuple] = None) -> Likelihood:
+    return Likelihood("gaussian", net or MLP([200, 200]), scale, given, columns)
 
 
-def ContinuousBernoulli(net: NetSpec = None, given: Optional[Sequence[str]] = None) -> Likelihood:
-    return Likelihood("continuous_bernoulli", net or MLP([200, 200]), given=given)
+def ContinuousBernoulli(net: NetSpec = None, given: Optional[Sequence[str]] = None,
+                        columns: Optional[tuple] = None) -> Likelihood:
+    return Likelihood("continuous_bernoulli", net or MLP([200, 200]), given=given, columns=columns)
+
+
+def Categorical(net: NetSpec = None, given: Optional[Sequence[str]] = None) -> Likelihood:
+    """The label ``y`` as an observed variable, ``p(y | given)``: the model is then of ``(x, y)``
+    (its log-likelihood is :math:`\\log p(x, y)`), and the guide reads ``y`` beside ``x``."""
+    return Likelihood("categorical", net or MLP([200, 200]), given=given)
+
+
+@dataclass
+class Observed:
+    """A validated observed variable: its likelihood, the field that declared it, its parents and
+    its ``columns`` of ``x`` (None for the label)."""
+
+    likelihood: Likelihood
+    where: str
+    parents: list
+    columns: Optional[tuple]
 
 
 @dataclass
@@ -122,7 +149,7 @@ class Context:
 @dataclass
 class Spec:
     latents: Sequence[Latent]
-    likelihood: Likelihood = field(default_factory=Likelihood)
+    likelihood: Union[Likelihood, Sequence[Likelihood]] = field(default_factory=Likelihood)
     encoder: NetSpec = field(default_factory=lambda: MLP([200, 200]))
     context: Optional[Context] = None
     inference: str = "bottom_up"
@@ -135,11 +162,13 @@ class Plan:
     """A validated spec: the graph and the guide derived from it.
 
     ``order``: latents, parents before children; ``parents``: latent -> its ``given`` names;
-    ``x_parents``: the likelihood's; ``guide_order``: the order the guide samples in;
+    ``x_parents``: the observed variables' (together); ``guide_order``: the order the guide samples in;
     ``guide_parents``: latent -> what its guide factor reads (:data:`.graph.X` and latents);
     ``guide_nets``/``guide_widths``/``posteriors``: latent -> its factor's network, that network's
     input width (without the context) and its posterior family; ``kinds``: latent -> its
-    :class:`~.kinds.LatentKind`; ``label``: the latent that is the dataset's label, or None."""
+    :class:`~.kinds.LatentKind`; ``label``: the latent that is the dataset's label, or None;
+    ``observed``: the parts of ``x`` (:class:`Observed`, column order); ``label_part``: the label
+    as an observed variable, or None; ``seen_width``: width of what the guide reads as ``x``."""
 
     order: list
     parents: dict
@@ -154,6 +183,9 @@ class Plan:
     inference: str
     kinds: dict
     label: Optional[str]
+    observed: list
+    label_part: Optional[Observed]
+    seen_width: int
 
 
 def _names(given) -> list:
@@ -203,13 +235,8 @@ def validate(spec: Spec, data: dict) -> Plan:
     except ValueError as e:
         raise ModelError(f"latents: cycle {e}") from None
     depended_on = {p for pa in parents.values() for p in pa}
-    x_parents = ([n for n in names if n not in depended_on] if spec.likelihood.given is None
-                 else _names(spec.likelihood.given))
-    if not x_parents:
-        raise ModelError("likelihood.given: x must depend on at least one latent")
-    for g in x_parents:
-        if g not in names:
-            raise ModelError(f"likelihood.given: {g!r} is not a latent (latents: {', '.join(names)})")
+    observed = _observed(spec.likelihood, names, [n for n in names if n not in depended_on], data)
+    x_parents = list(dict.fromkeys(p for part in observed for p in part.parents))
     unreachable = [n for n in names if n not in ancestors(x_parents, parents)]
     if unreachable:
         raise ModelError(f"latents: x does not depend on {unreachable}, directly or through other latents; "
@@ -219,7 +246,7 @@ def validate(spec: Spec, data: dict) -> Plan:
     if not isinstance(spec.features, int) or spec.features < 1:
         raise ModelError(f"features must be a positive integer, got {spec.features!r}")
     guide_order = topo if spec.inference == "top_down" else topo[::-1]
-    guide_parents = faithful_inverse(parents, x_parents, guide_order)
+    guide_parents = faithful_inverse(parents, [part.parents for part in observed], guide_order)
 
     ctx = 0
     if spec.context is not None:
@@ -251,14 +278,23 @@ def validate(spec: Spec, data: dict) -> Plan:
             raise ModelError(f"{where}.prior: the VampPrior needs the latent whose encoder reads x alone "
                              f"(a single-latent bottom_up model without context, Gaussian posterior)")
         priors[lat.name] = prior
-    kind = spec.likelihood.kind
-    if kind not in LIKELIHOODS:
-        raise ModelError(f"likelihood.kind: unknown likelihood {kind!r}; use one of {', '.join(LIKELIHOODS)}")
-    spec.likelihood.net.validate("likelihood.net", sum(by_name[p].dim for p in x_parents) + ctx, x_dim)
+    label_part = next((part for part in observed if part.columns is None), None)
+    seen_width = x_dim  # what the guide reads as x: x, and the label's one-hot when it is observed
+    if label_part is not None:
+        if spec.context is not None:
+            raise ModelError(f"{label_part.where}: the label is observed by a likelihood and as context; "
+                             f"remove context")
+        if any(lat.label is not None for lat in latents):
+            raise ModelError(f"{label_part.where}: the label cannot be both observed (Categorical "
+                             f"likelihood) and a latent (Label); keep one")
+        seen_width += int(data["num_classes"])
+    for part in observed:
+        out = int(data["num_classes"]) if part.columns is None else part.columns[1] - part.columns[0]
+        part.likelihood.net.validate(f"{part.where}.net", sum(by_name[p].dim for p in part.parents) + ctx, out)
     if spec.inference == "top_down":
-        spec.encoder.validate("encoder", x_dim + ctx, spec.features)
+        spec.encoder.validate("encoder", seen_width + ctx, spec.features)
     guide_nets, guide_widths = {}, {}
-    x_width = spec.features if spec.inference == "top_down" else x_dim
+    x_width = spec.features if spec.inference == "top_down" else seen_width
     for name, reads in guide_parents.items():
         lat, i = by_name[name], names.index(name)
         guide_nets[name] = lat.encoder or (spec.encoder if X in reads and spec.inference == "bottom_up"
@@ -270,7 +306,61 @@ def validate(spec: Spec, data: dict) -> Plan:
     return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
                 guide_parents=guide_parents, guide_nets=guide_nets, guide_widths=guide_widths,
                 posteriors=posteriors, priors=priors, context_dim=ctx, inference=spec.inference,
-                kinds=kinds, label=label)
+                kinds=kinds, label=label, observed=[part for part in observed if part.columns is not None],
+                label_part=label_part, seen_width=seen_width)
+
+
+def _observed(likelihood, names: list, default_parents: list, data: dict) -> list:
+    """The observed variables of ``Spec.likelihood`` (one or a list), checked: parts of ``x`` in
+    column order (tiling ``x``, of one kind: the data are prepared once for it), then the label."""
+    x_dim = int(data["x_dim"])
+    many = isinstance(likelihood, (list, tuple))
+    items = list(likelihood) if many else [likelihood]
+    parts = []
+    for i, lik in enumerate(items):
+        where = f"likelihood[{i}]" if many else "likelihood"
+        if not isinstance(lik, Likelihood):
+            raise ModelError(f"{where} must be a Likelihood (Bernoulli(...), Gaussian(...), ...), got {lik!r}")
+        if lik.kind not in LIKELIHOODS + ("categorical",):
+            raise ModelError(f"{where}.kind: unknown likelihood {lik.kind!r}; use one of "
+                             f"{', '.join(LIKELIHOODS + ('categorical',))}")
+        given = default_parents if lik.given is None else _names(lik.given)
+        if not given:
+            raise ModelError(f"{where}.given: an observed variable must depend on at least one latent")
+        for g in given:
+            if g not in names:
+                raise ModelError(f"{where}.given: {g!r} is not a latent (latents: {', '.join(names)})")
+        columns = lik.columns
+        if lik.kind == "categorical":
+            if columns is not None:
+                raise ModelError(f"{where}.columns: a Categorical likelihood observes the label y, not columns of x")
+            if not data.get("num_classes"):
+                raise ModelError(f"{where}: a Categorical likelihood observes the label, but the data have none")
+        elif columns is None:
+            columns = (0, x_dim)
+        elif (not isinstance(columns, (tuple, list)) or len(columns) != 2
+              or not all(isinstance(c, int) and not isinstance(c, bool) for c in columns)
+              or not 0 <= columns[0] < columns[1] <= x_dim):
+            raise ModelError(f"{where}.columns must be (start, stop) with 0 <= start < stop <= {x_dim}, got {columns!r}")
+        parts.append(Observed(lik, where, given, None if columns is None else tuple(columns)))
+    x_parts = sorted((p for p in parts if p.columns is not None), key=lambda p: p.columns)
+    labels = [p for p in parts if p.columns is None]
+    if not x_parts:
+        raise ModelError("likelihood: declare a likelihood of x (Bernoulli, Gaussian or ContinuousBernoulli)")
+    if len(labels) > 1:
+        raise ModelError(f"{labels[1].where}: only one Categorical likelihood (of the label) is possible")
+    stop = 0
+    for part in x_parts:
+        if part.columns[0] != stop:
+            raise ModelError(f"{part.where}.columns: the parts of x must tile its {x_dim} columns without gap or "
+                             f"overlap; this one starts at {part.columns[0]}, after column {stop}")
+        stop = part.columns[1]
+        if part.likelihood.kind != x_parts[0].likelihood.kind:
+            raise ModelError(f"{part.where}.kind: every part of x has the same kind (the data are prepared "
+                             f"once for it), got {x_parts[0].likelihood.kind!r} and {part.likelihood.kind!r}")
+    if stop != x_dim:
+        raise ModelError(f"likelihood: the parts of x cover columns 0..{stop}, but x has {x_dim}")
+    return x_parts + labels
 
 
 def _kind(lat: Latent, where: str):

@@ -21,19 +21,21 @@ def test_chain_guides_bottom_up_and_top_down():
     topo = topological_order(parents)
     assert topo == ["z3", "z2", "z1"]
     # bottom-up: q(z1 | x) q(z2 | z1) q(z3 | z2), today's chain guide
-    assert faithful_inverse(parents, ["z1"], topo[::-1]) == {"z1": [X], "z2": ["z1"], "z3": ["z2"]}
+    assert faithful_inverse(parents, [["z1"]], topo[::-1]) == {"z1": [X], "z2": ["z1"], "z3": ["z2"]}
     # top-down (ladder): q(z3 | x) q(z2 | x, z3) q(z1 | x, z2)
-    assert faithful_inverse(parents, ["z1"], topo) == {"z3": [X], "z2": [X, "z3"], "z1": [X, "z2"]}
+    assert faithful_inverse(parents, [["z1"]], topo) == {"z3": [X], "z2": [X, "z3"], "z1": [X, "z2"]}
 
 
 def test_a_collider_links_its_causes_in_the_guide():
     """a -> x <- b: the posterior couples a and b (explaining away), so the later factor reads both."""
     parents = {"a": [], "b": []}
-    assert faithful_inverse(parents, ["a", "b"], ["b", "a"]) == {"b": [X], "a": [X, "b"]}
+    assert faithful_inverse(parents, [["a", "b"]], ["b", "a"]) == {"b": [X], "a": [X, "b"]}
     # a shared latent child: a -> c <- b, c -> x; bottom-up order c, b, a
     parents = {"a": [], "b": [], "c": ["a", "b"]}
-    inv = faithful_inverse(parents, ["c"], ["c", "b", "a"])
+    inv = faithful_inverse(parents, [["c"]], ["c", "b", "a"])
     assert inv == {"c": [X], "b": ["c"], "a": ["c", "b"]}
+    # two observed parts, a -> x_1 and b -> x_2: nothing couples a and b given both parts
+    assert faithful_inverse({"a": [], "b": []}, [["a"], ["b"]], ["b", "a"]) == {"b": [X], "a": [X]}
 
 
 def test_a_dense_hierarchy_is_declared_and_runs():

@@ -30,7 +30,7 @@ SETUPS = {
     "linear_gaussian": ("moons", {"z_dim": 1}),
     "ss_vae": ("digits", {"z_dim": 4, "hidden": [32], "labelled_examples": 50, "alpha": 100}),
     "m2": ("digits", {"z_dim": 4, "hidden": [32], "labelled_examples": 50, "alpha": 100}),
-    "dvae": ("digits", {"categories": 4, "z_dim": 4, "hidden": [32], "features": 32}),
+    "dvae": ("digits", {"categories": 4, "z_dim": 4, "hidden": [32]}),
 }
 
 
