@@ -127,20 +127,41 @@ class ImportanceWeightedELBO(ELBO):
         pt = self._traces(model, guide, args, kwargs)
         return -self._scaled_sum(pt, self.surrogate(pt))
 
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+    def _loss_and_objectives(self, model, guide, args, kwargs) -> tuple:
+        """``(loss, [(objective, params), ...])``: the reported loss (0-d) and the scalars whose
+        gradients are the estimator's, each for its ``params`` (None: every parameter)."""
         pt = self._traces(model, guide, args, kwargs)
-        log_w = pt.log_weights(respect_scale=True)
-        loss = -self._scaled_sum(pt, self.bound(log_w.detach()))
+        loss = -self._scaled_sum(pt, self.bound(pt.log_weights(respect_scale=True).detach()))
         if not self.split_gradients:
-            (-self._scaled_sum(pt, self.surrogate(pt))).backward()
-            return torch_item(loss)
+            return loss, [(-self._scaled_sum(pt, self.surrogate(pt)), None)]
         model_params, guide_params = _model_and_guide_params(pt)
         for_model, for_guide = self.split_surrogates(pt)
-        if model_params:
-            torch.autograd.backward(-self._scaled_sum(pt, for_model), inputs=model_params, retain_graph=True)
-        if guide_params:
-            torch.autograd.backward(-self._scaled_sum(pt, for_guide), inputs=guide_params)
+        return loss, [(-self._scaled_sum(pt, for_model), model_params), (-self._scaled_sum(pt, for_guide), guide_params)]
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        loss, objectives = self._loss_and_objectives(model, guide, args, kwargs)
+        for i, (objective, params) in enumerate(objectives):
+            if params is None:
+                objective.backward()
+            elif params:
+                torch.autograd.backward(objective, inputs=params, retain_graph=i < len(objectives) - 1)
         return torch_item(loss)
+
+    def loss_and_gradients(self, model, guide, params: list, *args, **kwargs) -> tuple:
+        """``(loss, grads)``: :meth:`loss_and_grads` without side effects, the gradient of each of
+        ``params`` returned (None where it has none) instead of accumulated into ``.grad`` (what
+        :mod:`pyro_vae.training.capture` traces once and replays)."""
+        loss, objectives = self._loss_and_objectives(model, guide, args, kwargs)
+        grads = [None] * len(params)
+        for i, (objective, among) in enumerate(objectives):
+            ids = None if among is None else {id(p) for p in among}
+            idx = [j for j, p in enumerate(params) if ids is None or id(p) in ids]
+            if idx:
+                got = torch.autograd.grad(objective, [params[j] for j in idx], allow_unused=True,
+                                          retain_graph=i < len(objectives) - 1)
+                for j, g in zip(idx, got):
+                    grads[j] = g
+        return loss, grads
 
 
 def _params(trace) -> list:
