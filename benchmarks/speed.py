@@ -1,19 +1,24 @@
-"""Training speed: pyro-vae's SVI step against a hand-written PyTorch step, same network and loss.
+"""Training speed: pyro-vae's SVI step, eager and captured, against a hand-written PyTorch step.
 
 For each estimator (elbo, meanfield, iwae K=5, dreg K=5), the 1-layer Burda VAE (784-200-200-50,
-tanh) at batch 100 on binarized images, Adam 1e-3:
+tanh) at each batch size on binarized images, Adam 1e-3:
 
-* ``ours``: the trainer's step (:func:`pyro_vae.training.trainer.svi_step`):
-  ``loss.loss_and_grads(model.model, model.guide, x)`` + one multi-tensor ``torch.optim.Adam`` step,
-  Pyro's validation off (the trainer validates a run's first step only);
+* ``eager``: the trainer's step with ``--capture off`` (:func:`pyro_vae.training.trainer.svi_step`):
+  ``loss.loss_and_grads(model.model, model.guide, x)`` + one multi-tensor ``torch.optim.Adam``
+  step, Pyro's validation off (the trainer validates a run's first step only);
+* ``captured``: the same step captured once and replayed (:mod:`pyro_vae.training.capture`, the
+  trainer's default); its one-off capture cost is reported;
 * ``pure``: the same objective and gradient written by hand in PyTorch (reparameterized; for DReG
   the doubly reparameterized guide gradient), same optimizer.
 
-Both run in this process, in paired rounds (``--rounds``) in ABBA order (ours, pure, pure, ours;
-``--steps`` steps each): ``speed_ratio`` is the median over rounds of ours / pure steps/s within
-the round (higher is better; target >= 0.9), with its quartiles; steps/s are medians too.
+All run in this process, in rounds of palindromic order (eager, captured, pure, pure, captured,
+eager; ``--steps`` steps each): each ``*_ratio`` is the median over rounds of that step's rate over
+pure PyTorch's within the round (higher is better; target for ``captured``: >= 0.95 at batch 100),
+with quartiles. The 1-minute load average is recorded before and after each row and at each
+round; rounds started above ``--max-load`` (default: this process's own threads plus 0.5 per
+core) are dropped and counted.
 
-    python benchmarks/speed.py                       # cpu
+    python benchmarks/speed.py                       # cpu, batch 20, 100 and 500
     python benchmarks/speed.py --device cuda
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -111,29 +117,36 @@ def loss_steps(vae, opt, loss_fn, next_x):
 
 
 def make_steppers(name, k, device, x_all, batch):
+    """``{"eager": ..., "captured": ..., "pure": ...}``, each ``steps(n)``, on three copies of the
+    same seeded network; and the captured step (for its capture cost)."""
     import pyro
 
     pyro.clear_param_store()
     from pyro_vae.infer.losses import make_loss
+    from pyro_vae.training.capture import CapturedStep
     from pyro_vae.training.trainer import svi_step
 
-    (ours_vae, ours_opt), (pure_vae, pure_opt) = reference_vae(device), reference_vae(device)  # same weights
+    (eager_vae, eager_opt), (cap_vae, cap_opt), (pure_vae, pure_opt) = (reference_vae(device) for _ in range(3))
     loss = make_loss(name, k)
+    captured = CapturedStep(make_loss(name, k), cap_vae, "on")
     batch_x = batch_sampler(x_all, batch, device, seed=0)
 
-    def ours(steps):  # the trainer's step, with validation off as after a run's first step
-        with pyro.validation_enabled(False):
-            for _ in range(steps):
-                svi_step(loss, ours_vae, ours_opt, (batch_x(),))
+    def stepper(step_loss, vae, opt):  # the trainer's step, with validation off as after a run's first step
+        def steps(n):
+            with pyro.validation_enabled(False):
+                for _ in range(n):
+                    svi_step(step_loss, vae, opt, (batch_x(),))
+        return steps
 
     if name != "dreg":
-        return ours, loss_steps(pure_vae, pure_opt, lambda vae, x: pure_objective(vae, x, name, k), batch_x)
+        pure = loss_steps(pure_vae, pure_opt, lambda vae, x: pure_objective(vae, x, name, k), batch_x)
+    else:
+        def pure(steps):
+            for _ in range(steps):
+                pure_dreg_step(pure_vae, batch_x(), k, pure_opt)
 
-    def pure(steps):
-        for _ in range(steps):
-            pure_dreg_step(pure_vae, batch_x(), k, pure_opt)
-
-    return ours, pure
+    return {"eager": stepper(loss, eager_vae, eager_opt), "captured": stepper(captured, cap_vae, cap_opt),
+            "pure": pure}, captured
 
 
 def breakdown_steppers(device, x_all, batch):
@@ -142,13 +155,14 @@ def breakdown_steppers(device, x_all, batch):
     ``distributions``: the same loss from the ``pyro.distributions`` objects the zoo model builds
     (Normal, Bernoulli, ``to_event``), no Pyro handlers; ``handlers``: the model/guide pair run
     under ``poutine.trace`` / ``poutine.replay`` (``pyro.module``, plate, sample sites), the
-    log-densities summed by hand; ``ours``: ``Trace_ELBO.loss_and_grads`` through the trainer's step.
+    log-densities summed by hand; ``ours``: ``Trace_ELBO.loss_and_grads`` through the trainer's
+    eager step; ``captured``: that step captured once and replayed.
     """
     import pyro.distributions as dist
     import pyro.poutine as poutine
     from pyro.poutine.util import site_is_subsample
 
-    ours, pure = make_steppers("elbo", 1, device, x_all, batch)
+    impls, _ = make_steppers("elbo", 1, device, x_all, batch)
     batch_x = batch_sampler(x_all, batch, device, seed=1)
 
     def distributions_loss(vae, x):
@@ -170,13 +184,19 @@ def breakdown_steppers(device, x_all, batch):
 
     return {"distributions": loss_steps(*reference_vae(device), distributions_loss, batch_x),
             "handlers": loss_steps(*reference_vae(device), handlers_loss, batch_x),
-            "ours": ours}, pure
+            "ours": impls["eager"], "captured": impls["captured"]}, impls["pure"]
 
 
-def time_paired(ours, pure, rounds, steps, sync):
-    """Paired rounds in ABBA order (ours, pure, pure, ours): per round, the ratio of the two
-    implementations' rates, each from 2 x ``steps`` steps. Pairing cancels the slow drift of a
-    shared CPU (frequency, neighbours) that unpaired medians of each side let through."""
+def max_load_default() -> float:
+    """This process's own threads plus half a core of everyone else's."""
+    return torch.get_num_threads() + 0.5 * (os.cpu_count() or 1)
+
+
+def time_rounds(impls: dict, rounds, steps, sync, max_load=None):
+    """Rounds in palindromic order (A B C C B A): per round, each implementation's rate over both of
+    its halves; ``ratios[name]``: per-round rate over ``pure``'s. Pairing within a round cancels
+    the slow drift of a shared CPU that unpaired medians let through. Rounds started above
+    ``max_load`` (1-minute load average) are dropped; returns ``(ratios, rates, loads, dropped)``."""
 
     def rate(fn):
         sync()
@@ -185,12 +205,25 @@ def time_paired(ours, pure, rounds, steps, sync):
         sync()
         return steps / (time.perf_counter() - t0)
 
-    ratios, ours_rates, pure_rates = [], [], []
+    names = list(impls)
+    ratios = {n: [] for n in names if n != "pure"}
+    rates = {n: [] for n in names}
+    loads, dropped = [], 0
     for _ in range(rounds):
-        a1, p1, p2, a2 = rate(ours), rate(pure), rate(pure), rate(ours)
-        o, p = 2 / (1 / a1 + 1 / a2), 2 / (1 / p1 + 1 / p2)  # steps/s over both halves
-        ours_rates.append(o), pure_rates.append(p), ratios.append(o / p)
-    return ratios, ours_rates, pure_rates
+        load = os.getloadavg()[0]
+        times = {n: [] for n in names}
+        for n in names + names[::-1]:
+            times[n].append(1 / rate(impls[n]))
+        if max_load is not None and load > max_load:
+            dropped += 1
+            continue
+        loads.append(load)
+        per = {n: 2 / sum(t) for n, t in times.items()}  # steps/s over both halves
+        for n in names:
+            rates[n].append(per[n])
+        for n in ratios:
+            ratios[n].append(per[n] / per["pure"])
+    return ratios, rates, loads, dropped
 
 
 def quartiles(values):
@@ -200,14 +233,14 @@ def quartiles(values):
 
 def measure_breakdown(args, x_all, sync) -> dict:
     """Each stage of :func:`breakdown_steppers` timed in paired rounds against pure PyTorch."""
-    steppers, pure = breakdown_steppers(args.device, x_all, args.batch_size)
+    steppers, pure = breakdown_steppers(args.device, x_all, 100)
     pure(5)
     measured, pure_rates_all = {}, []
     for stage, fn in steppers.items():
         fn(5)
-        ratios, _, pure_rates = time_paired(fn, pure, args.rounds, args.steps, sync)
-        measured[stage] = statistics.median(ratios)
-        pure_rates_all += pure_rates
+        ratios, rates, _, _ = time_rounds({stage: fn, "pure": pure}, args.rounds, args.steps, sync)
+        measured[stage] = statistics.median(ratios[stage])
+        pure_rates_all += rates["pure"]
         print(f"breakdown {stage:>13}: ratio to pure {measured[stage]:.3f}", flush=True)
     pure_ms = 1000 / statistics.median(pure_rates_all)  # one pure step time for every stage
     rows, previous_ms = [{"stage": "pure", "ratio_to_pure": 1.0, "ms_per_step": pure_ms, "added_ms": 0.0}], pure_ms
@@ -222,13 +255,42 @@ def measure_breakdown(args, x_all, sync) -> dict:
     return {"rows": rows, "table": table, "stages": " ".join(breakdown_steppers.__doc__.split("\n\n")[1].split())}
 
 
+def measure_row(name, k, batch, args, x_all, sync) -> dict:
+    impls, captured = make_steppers(name, k, args.device, x_all, batch)
+    load_before = list(os.getloadavg())
+    for fn in impls.values():
+        fn(5)  # warm-up; the captured step captures on its third call
+    assert captured.captured, captured.eager_reason
+    ratios, rates, loads, dropped = time_rounds(impls, args.rounds, args.steps, sync, args.max_load)
+    if not loads:
+        raise SystemExit(f"every round of {name} K={k} batch {batch} started above load {args.max_load}: "
+                         f"rerun on a quieter machine")
+    row = {"estimator": name, "k": k, "batch": batch, "rounds_kept": len(loads), "rounds_dropped": dropped,
+           "capture_s": captured.capture_seconds}
+    for n in impls:
+        row[f"{n}_steps_per_s"] = statistics.median(rates[n])
+    for n in ("eager", "captured"):
+        row[f"{n}_ratio"] = statistics.median(ratios[n])
+        row[f"{n}_ratio_q1"], row[f"{n}_ratio_q3"] = quartiles(ratios[n])
+    row["load_rounds_median"] = statistics.median(loads)
+    row["load_before"], row["load_after"] = load_before, list(os.getloadavg())
+    print(f"{name:>9} K={k} batch {batch}: eager {row['eager_ratio']:.3f} "
+          f"[{row['eager_ratio_q1']:.3f}, {row['eager_ratio_q3']:.3f}], captured {row['captured_ratio']:.3f} "
+          f"[{row['captured_ratio_q1']:.3f}, {row['captured_ratio_q3']:.3f}] of pure PyTorch "
+          f"({row['pure_steps_per_s']:.1f} steps/s); capture {row['capture_s']:.2f} s; "
+          f"load {load_before[0]:.2f} -> {row['load_after'][0]:.2f}", flush=True)
+    return row
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-sizes", default="20,100,500")
     p.add_argument("--steps", type=int, default=20, help="steps per implementation per half-round")
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--estimators", default="elbo:1,meanfield:1,iwae:5,dreg:5")
+    p.add_argument("--max-load", type=float, default=max_load_default(),
+                   help="drop rounds started above this 1-minute load average")
     p.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                    help="skip the elbo step built up stage by stage from pure PyTorch")
     args = p.parse_args()
@@ -239,29 +301,22 @@ def main():
     data = load_dataset("mnist5k").for_likelihood("bernoulli")
     x_all = data.train_rows(torch.arange(len(data.train)), torch.Generator().manual_seed(0))
     rows = []
-    for item in args.estimators.split(","):
-        name, k = item.split(":")
-        k = int(k)
-        ours, pure = make_steppers(name, k, args.device, x_all, args.batch_size)
-        ours(5), pure(5)  # warm-up
-        ratios, ours_rates, pure_rates = time_paired(ours, pure, args.rounds, args.steps, sync)
-        ours_rate, pure_rate, ratio = (statistics.median(v) for v in (ours_rates, pure_rates, ratios))
-        lo, hi = quartiles(ratios)
-        rows.append({"estimator": name, "k": k, "ours_steps_per_s": ours_rate, "pure_steps_per_s": pure_rate,
-                     "speed_ratio": ratio, "speed_ratio_q1": lo, "speed_ratio_q3": hi,
-                     "ours_ms_per_step": 1000 / ours_rate, "overhead_ms_per_step": 1000 / ours_rate - 1000 / pure_rate})
-        print(f"{name:>9} K={k}: ours {ours_rate:7.1f} steps/s, pure PyTorch {pure_rate:7.1f} steps/s, "
-              f"ratio {ratio:.3f} (quartiles {lo:.3f}-{hi:.3f})", flush=True)
-    table = markdown_table(rows, [("estimator", "estimator"), ("k", "K"), ("ours_steps_per_s", "ours steps/s"),
-                                  ("pure_steps_per_s", "pure PyTorch steps/s"), ("speed_ratio", "speed_ratio"),
-                                  ("speed_ratio_q1", "ratio q1"), ("speed_ratio_q3", "ratio q3"),
-                                  ("overhead_ms_per_step", "overhead ms/step")])
-    budget = (f"1-layer VAE 784-200-200-50 tanh, batch {args.batch_size}, Adam 1e-3, device {args.device}; "
-              f"{args.rounds} paired ABBA rounds of 2 x {args.steps} steps per implementation; medians and "
-              f"quartiles of the per-round ratio")
+    for batch in (int(b) for b in args.batch_sizes.split(",")):
+        for item in args.estimators.split(","):
+            name, k = item.split(":")
+            rows.append(measure_row(name, int(k), batch, args, x_all, sync))
+    table = markdown_table(rows, [
+        ("estimator", "estimator"), ("k", "K"), ("batch", "batch"), ("pure_steps_per_s", "pure PyTorch steps/s"),
+        ("eager_ratio", "eager ratio"), ("captured_ratio", "captured ratio"), ("captured_ratio_q1", "captured q1"),
+        ("captured_ratio_q3", "captured q3"), ("capture_s", "capture s"), ("rounds_kept", "rounds"),
+        ("load_rounds_median", "load (median of rounds)")])
+    budget = (f"1-layer VAE 784-200-200-50 tanh, Adam 1e-3, device {args.device}; {args.rounds} palindromic "
+              f"rounds of 2 x {args.steps} steps per implementation, rounds started above load "
+              f"{args.max_load:.1f} dropped; medians and quartiles of the per-round ratio to pure PyTorch")
     breakdown = measure_breakdown(args, x_all, sync) if args.breakdown else None
     payload = {"benchmark": "speed", "budget": budget, "machine": machine(), "command": command_line(),
-               "rows": rows, "table": table, "target": "speed_ratio >= 0.9", "breakdown": breakdown}
+               "rows": rows, "table": table, "target": "captured_ratio >= 0.95 at batch 100",
+               "breakdown": breakdown}
     path = write_results(f"speed_{args.device}", payload)
     print(table)
     print(f"wrote {path}")

@@ -15,10 +15,9 @@ classification term), so that the classifier learns from the labels. Evaluation 
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 
 from pyro_vae.model import LatentVariableModel
-from pyro_vae.nn import GaussianHead, mlp
+from pyro_vae.nn import GaussianHead, mlp, one_hot
 from pyro_vae.registry import register_model
 
 
@@ -56,7 +55,7 @@ class SemiSupervisedVAE(LatentVariableModel):
             prior_y = dist.Categorical(logits=x.new_zeros(self.num_classes))
             y = pyro.sample("y", prior_y, obs=y)
             z = pyro.sample("z", dist.Normal(x.new_zeros(self.z_dim), 1.0).to_event(1))
-            logits = self.decoder(_join(z, F.one_hot(y, self.num_classes).to(x.dtype)))
+            logits = self.decoder(_join(z, one_hot(y, self.num_classes, x.dtype)))
             pyro.sample("x", dist.Bernoulli(logits=logits, validate_args=False).to_event(1), obs=x)
 
     def guide(self, x, y=None):
@@ -65,7 +64,7 @@ class SemiSupervisedVAE(LatentVariableModel):
         with pyro.plate("data", x.shape[0]):
             if y is None:
                 y = pyro.sample("y", dist.Categorical(logits=self.classifier(x)), infer={"enumerate": "parallel"})
-            loc, scale = self.encoder(_join(x, F.one_hot(y, self.num_classes).to(x.dtype)))
+            loc, scale = self.encoder(_join(x, one_hot(y, self.num_classes, x.dtype)))
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
     @torch.no_grad()

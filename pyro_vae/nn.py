@@ -18,6 +18,13 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """``[..., num_classes]`` one-hot rows of integer labels, by comparison: unlike ``F.one_hot`` it
+    reads no value back to check the range (the data loaders check labels are ``0..C-1``), so a
+    captured training step (:mod:`pyro_vae.training.capture`) can hold it."""
+    return (labels.long().unsqueeze(-1) == torch.arange(num_classes, device=labels.device)).to(dtype)
+
+
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "tanh") -> nn.Sequential:
     """``in -> hidden[0] -> ... -> out`` with ``act`` after every hidden layer, linear output."""
     layers, width = [], in_dim

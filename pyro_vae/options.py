@@ -25,7 +25,7 @@ DEVICES = ("cpu", "cuda")
 #: Picture formats ``sample --out`` writes (PIL through torchvision, or matplotlib).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Options that may differ on ``--resume`` from the saved run; any other difference is refused.
-RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger")
+RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger", "capture")
 #: What ``--logger`` may name (``None``: per-epoch lines on stderr only).
 LOGGERS = ("tensorboard",)
 #: Options that apply only to a user's data file (``--dataset PATH``).
@@ -124,6 +124,7 @@ def check_train_config(cfg) -> None:
     cfg.seed = check_seed("--seed", cfg.seed)
     check_device("--device", cfg.device)
     check_choice("--on-nan", cfg.on_nan, ("stop", "skip"))
+    check_choice("--capture", cfg.capture, ("auto", "on", "off"))
     cfg.max_skipped_fraction = check_float("max_skipped_fraction", cfg.max_skipped_fraction, 0.0, maximum=1.0)
     cfg.valid_k = check_int("--valid-k", cfg.valid_k, 1)
     if not isinstance(cfg.progress, bool):

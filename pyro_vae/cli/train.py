@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
                        description="Train a model with SVI. Writes config.json, model.json, metrics.jsonl, "
                        "checkpoints and pictures into --out (a new or empty folder), and one line per epoch on "
                        "stderr. A killed run continues with --resume RUN_DIR; on resume only --epochs, --minutes, "
-                       "--no-progress, --on-nan, --data-dir, --device, --logger (and --dataset, the new place of a "
+                       "--no-progress, --on-nan, --data-dir, --device, --logger, --capture (and --dataset, the new place of a "
                        "moved data file) may differ from the saved run.")
     # Every default is None here: the defaults are TrainConfig's, and --resume must know what was given.
     t.add_argument("--config", metavar="FILE", help="options from a .toml, .json (a run's config.json "
@@ -78,6 +78,9 @@ def add_parser(sub) -> None:
     t.add_argument("--device", help="cpu (default), cuda or cuda:N")
     t.add_argument("--on-nan", choices=["stop", "skip"],
                    help="a non-finite loss stops the run (default) or skips the step and counts it")
+    t.add_argument("--capture", choices=["auto", "on", "off"],
+                   help="capture the training step once and replay it (default auto: where valid, else eager "
+                        "with one line saying why; on: an error instead; off: always Pyro's eager step)")
     t.add_argument("--valid-k", type=int, help="particles for the per-epoch validation bound, >= 1 (default 1)")
     t.add_argument("--out", help="run directory to create: a new or empty folder")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
@@ -95,6 +98,7 @@ def given_options(args) -> dict:
         "loss_options": dict(args.loss_opt) if args.loss_opt is not None else None,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
+        "capture": args.capture,
         "progress": not args.no_progress and sys.stderr.isatty(),
         "data_kind": args.data_kind, "split": args.split, "label_column": args.label_column,
         "image_size": args.image_size, "logger": args.logger, "standardize": args.standardize,

@@ -36,7 +36,7 @@ from torch import nn
 from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli as _LogitRelaxedBernoulli
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical as _ExpRelaxedCategorical
 
-from ..nn import GaussianOutput
+from ..nn import GaussianOutput, one_hot
 
 KINDS = ("gaussian", "categorical", "bernoulli")
 #: the most binary units an exact (enumerated) Bernoulli latent may have: 2^10 joint values
@@ -111,7 +111,7 @@ class CategoricalKind(LatentKind):
 
     def features(self, value, dim, dtype):
         if self.relaxed is None:
-            return F.one_hot(value.long(), dim).to(dtype)
+            return one_hot(value, dim, dtype)
         return value.exp()
 
 

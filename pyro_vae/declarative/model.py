@@ -20,13 +20,12 @@ import pyro
 import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..distributions import ColumnBlocks
 from ..errors import DataError, ModelError
 from ..model import LatentVariableModel
-from ..nn import activation
+from ..nn import activation, one_hot
 from .graph import X
 from .nets import with_context
 from .spec import FEATURES, Spec, validate
@@ -90,7 +89,7 @@ class DeclarativeModel(LatentVariableModel):
         if y is None:
             raise DataError("this model is conditioned on labels y: pass them (model(x, y)); the dataset "
                             "needs labels")
-        return F.one_hot(y.long(), self.num_classes).to(x.dtype)
+        return one_hot(y, self.num_classes, x.dtype)
 
     def _weighted(self, name):
         w = self.latent[name].kl_weight

@@ -36,6 +36,7 @@ class TrainConfig:
     max_skipped_fraction: float = 0.1  # with on_nan="skip": give up above this share of an epoch
     valid_k: int = 1  # particles per datapoint for the per-epoch validation ELBO / IW bound
     progress: bool = True
+    capture: str = "auto"  # "auto" | "on" | "off": the step captured once and replayed (training/capture.py)
     logger: Optional[str] = None  # "tensorboard": scalars and pictures into RUN/tb/ each epoch
     # a user's data file (--dataset PATH): how to read it
     data_kind: Optional[str] = None  # binary, grey or real (None: detected from the values)

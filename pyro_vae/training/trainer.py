@@ -29,6 +29,7 @@ from ..options import RESUMABLE, check_minutes, flag, resolve_device, resume_con
 from ..registry import build_model, model_from_spec
 from ..data.registry import registered_by_user
 from ..runs import load_config_data
+from .capture import CapturedStep
 from .config import TrainConfig
 from .logging import LOG, epoch_line, make_epoch_logs, require_tensorboard
 from .run_dir import RunDir
@@ -107,6 +108,7 @@ class Trainer:
         if config.loss is None:
             config.loss = self.model.default_loss
         self.loss = make_loss(config.loss, config.num_particles, **config.loss_options)
+        self.step_loss = CapturedStep(self.loss, self.model, config.capture)  # captured once, replayed
         learning_rate(config.lr_schedule, config.lr, 0)  # an unknown schedule fails before the run starts
         self.optimizer = make_optimizer(self.model, config.lr)
         self.start_epoch = 0
@@ -199,7 +201,7 @@ class Trainer:
             # Pyro's argument and shape validation on the run's first step only: the data were
             # checked up front, and validating every step costs ~0.5 ms (see benchmarks/speed.py)
             with pyro.validation_enabled(validate and epoch == self.start_epoch and step == 1):
-                loss = svi_step(self.loss, self.model, self.optimizer, batch, norms)
+                loss = svi_step(self.step_loss, self.model, self.optimizer, batch, norms)
             if not math.isfinite(loss):
                 if cfg.on_nan != "skip":
                     raise TrainingDiverged(
