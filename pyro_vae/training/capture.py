@@ -37,6 +37,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.subsample_messenger import _Subsample
 
 from ..errors import OptionError
+from .graph_passes import simplify
 from .logging import LOG
 
 CAPTURE_MODES = ("auto", "on", "off")
@@ -255,8 +256,7 @@ class CapturedStep:
         with torch.random.fork_rng(devices=devices), pyro.get_param_store().scope(), \
                 pyro.validation_enabled(False), poutine.block():
             graph = make_fx(step, tracing_mode="real")(flat, *batch)
-        graph.graph.eliminate_dead_code()
-        graph.recompile()
+        simplify(graph)
         self.capture_seconds += time.perf_counter() - start
         return graph, list(self._has_grad), sites
 

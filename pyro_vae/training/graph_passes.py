@@ -1,0 +1,154 @@
+"""Clean a captured ATen graph (:mod:`.capture`): the same values, fewer operations.
+
+A step traced through Pyro's handlers carries operations a hand-written step does not have, each
+costing a dispatch at every replay:
+
+* identities: ``alias(x)``, ``t(t(x))``, ``neg(neg(x))``, ``x / 1``, ``x * 1``, ``x + 0``,
+  ``x - 0``, ``x ** 1``, a ``view``/``expand`` to the shape ``x`` already has, a ``_to_copy`` to
+  the dtype, layout and device ``x`` already has;
+* constants: work on tensors whose values do not depend on any input (a standard-normal prior's
+  ``new_zeros``/``new_ones``, their expansions, powers and logs) is computed once at capture and
+  kept in the graph as a constant; ``x - c`` and ``x + c`` with ``c`` all zeros and ``x * c``,
+  ``x / c`` with ``c`` all ones then drop too.
+
+Each rewrite is exact (bit for bit, up to the sign of a zero). Random and in-place operations are
+never folded: every replay still draws its own noise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import fx
+
+aten = torch.ops.aten
+
+#: operations whose value does not depend on the values of their tensor arguments
+DATA_FREE = {aten.new_zeros.default, aten.new_ones.default, aten.zeros_like.default, aten.ones_like.default,
+             aten.scalar_tensor.default, aten.full.default, aten.zeros.default, aten.ones.default}
+_SCALAR_IDENTITY = {aten.div.Tensor: 1, aten.mul.Tensor: 1, aten.add.Tensor: 0, aten.sub.Tensor: 0,
+                    aten.pow.Tensor_Scalar: 1, aten.mul.Scalar: 1, aten.div.Scalar: 1}
+
+
+def _val(node):
+    value = node.meta.get("val") if isinstance(node, fx.Node) else None
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _same_tensor_kind(a, b) -> bool:
+    va, vb = _val(a), _val(b)
+    return (va is not None and vb is not None and va.shape == vb.shape and va.dtype == vb.dtype
+            and va.device == vb.device and va.stride() == vb.stride())
+
+
+def _identity_input(node: fx.Node):
+    """The node this one equals, if it is an identity (module docstring), else None."""
+    target, args = node.target, node.args
+    if target == aten.alias.default:
+        return args[0]
+    if target in (aten.t.default, aten.neg.default) and isinstance(args[0], fx.Node) and args[0].target == target:
+        return args[0].args[0]
+    if target in _SCALAR_IDENTITY and len(args) == 2 and not isinstance(args[1], fx.Node) \
+            and args[1] == _SCALAR_IDENTITY[target] and not node.kwargs and _same_tensor_kind(node, args[0]):
+        return args[0]
+    if target in (aten.view.default, aten.expand.default, aten._to_copy.default) and _same_tensor_kind(node, args[0]):
+        if target != aten._to_copy.default or set(node.kwargs) <= {"dtype", "layout", "device"}:
+            return args[0]
+    return None
+
+
+def _is_foldable(node: fx.Node) -> bool:
+    if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+        return False
+    name = node.target._schema.name
+    if name.endswith("_") or "empty" in name or torch.Tag.nondeterministic_seeded in node.target.tags:
+        return False
+    return not node.target._schema.is_mutable
+
+
+def _stand_in(value):
+    """An uninitialized real tensor like ``value`` (a traced node's fake tensor)."""
+    return None if value is None else torch.empty(value.shape, dtype=value.dtype, device=value.device)
+
+
+def fold_constants(gm: fx.GraphModule) -> int:
+    """Replace every operation whose value no input decides by a constant; returns how many."""
+    constants: dict = {}
+    folded = 0
+    for node in gm.graph.nodes:
+        if not _is_foldable(node):
+            continue
+        tensor_args = [a for a in node.all_input_nodes]
+        if node.target in DATA_FREE:  # a stand-in of the argument's shape, dtype and device will do
+            args = [(_stand_in(_val(a)) if isinstance(a, fx.Node) else a) for a in node.args]
+        elif tensor_args and all(a in constants for a in tensor_args):
+            args = [constants[a] if isinstance(a, fx.Node) else a for a in node.args]
+        else:
+            continue
+        kwargs = {k: (constants[v] if isinstance(v, fx.Node) else v) for k, v in node.kwargs.items()}
+        if any(a is None for a in args):
+            continue
+        with torch.no_grad():
+            constants[node] = node.target(*args, **kwargs)
+    for node, value in constants.items():
+        if not isinstance(value, torch.Tensor) or not node.users:
+            continue
+        if all(user in constants for user in node.users):
+            continue  # only feeds other constants: dropped with them
+        name = f"_folded_{folded}"
+        gm.register_buffer(name, value.clone())
+        with gm.graph.inserting_before(node):
+            const = gm.graph.get_attr(name)
+        const.meta["val"] = value
+        node.replace_all_uses_with(const)
+        folded += 1
+    return folded
+
+
+def _constant_value(node) -> "float | None":
+    """The single value of a folded constant filled with one value, else None."""
+    if not isinstance(node, fx.Node) or node.op != "get_attr":
+        return None
+    value = node.meta.get("val")
+    if value is None or value.numel() == 0:
+        return None
+    first = value.reshape(-1)[0]
+    return float(first) if bool((value == first).all()) else None
+
+
+def drop_neutral_constants(gm: fx.GraphModule) -> int:
+    """``x - 0``, ``x + 0``, ``x * 1``, ``x / 1`` with a folded constant operand of x's shape or
+    broadcast into it (the result keeps x's shape, dtype and device)."""
+    neutral = {aten.sub.Tensor: 0.0, aten.add.Tensor: 0.0, aten.mul.Tensor: 1.0, aten.div.Tensor: 1.0}
+    dropped = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in neutral or len(node.args) != 2 or node.kwargs:
+            continue
+        x, c = node.args
+        if _constant_value(c) == neutral[node.target] and isinstance(x, fx.Node) and _same_tensor_kind(node, x):
+            node.replace_all_uses_with(x)
+            dropped += 1
+    return dropped
+
+
+def simplify(gm: fx.GraphModule) -> fx.GraphModule:
+    """All the rewrites above, to a fixed point, then dead code removed."""
+    fold_constants(gm)
+    changed = True
+    while changed:
+        changed = False
+        for node in list(gm.graph.nodes):
+            if node.op == "call_function":
+                same = _identity_input(node)
+                if same is not None:
+                    node.replace_all_uses_with(same)
+                    changed = True
+        changed = drop_neutral_constants(gm) > 0 or changed
+        gm.graph.eliminate_dead_code()
+    gm.graph.lint()
+    gm.recompile()
+    return gm
+
+
+def op_count(gm: fx.GraphModule) -> int:
+    """Operations the replay dispatches (calls, not inputs, constants or the output)."""
+    return sum(1 for n in gm.graph.nodes if n.op == "call_function")
