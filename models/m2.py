@@ -12,7 +12,7 @@ from pyro_vae.registry import register_model
 
 @register_model("m2")
 class DeclaredM2(DeclarativeModel):
-    """M2 in a few declared lines: a Gaussian z and the label y, both parents of x."""
+    """Kingma's M2, declared: a Gaussian z and the label y (observed or enumerated) over x (declarative)."""
 
     likelihood = "bernoulli"
 

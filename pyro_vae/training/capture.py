@@ -17,9 +17,13 @@ that the structure is the same, and later calls replay.
 Capture is not valid, and the step stays eager (``capture="auto"``, with one line saying why;
 an error under ``capture="on"``) when the step's work can change between calls without the input
 shapes changing: an enumerated or non-reparameterized latent (``TraceEnum_ELBO``, score-function
-terms), subsampling (indices drawn in Python), a structure that differs between two calls, or
-a capture that fails. A model whose Python control flow depends on tensor *values* (not
-shapes) cannot be detected and must not be captured (``capture="off"``).
+terms), subsampling (indices drawn in Python), a structure that differs between two calls, a
+loss whose step capture cannot reproduce, or a capture that fails (Python control flow on tensor
+*values* reads a value back, which the tracer refuses). What no check sees is a model that
+changes its work by Python state after its first three steps: train it with ``capture="off"``.
+
+Pyro's ``Trace_ELBO`` converts partial sums to Python floats while it runs; while tracing, those
+become float64 tensors (:func:`_tensor_valued_pyro_elbos`), the same arithmetic.
 
 Pyro's own JIT (``JitTrace_ELBO``) cannot serve here: it retraces at every step when the guide is a
 bound method, refuses networks registered with ``pyro.module``, and TorchScript is deprecated.
@@ -28,7 +32,8 @@ bound method, refuses networks registered with ``pyro.module``, and TorchScript 
 from __future__ import annotations
 
 import contextlib
-from typing import Optional
+import time
+from typing import NamedTuple, Optional
 
 import pyro
 import pyro.poutine as poutine
@@ -47,9 +52,22 @@ class CaptureError(OptionError):
     """``capture="on"`` and the step cannot be captured."""
 
 
+class Site(NamedTuple):
+    """One sample site of a step, as the structure check compares it (a plate: ``kind="plate"``,
+    ``shape=(size, subsample_size)``)."""
+
+    role: str  # "model" or "guide"
+    name: str
+    kind: str  # the distribution's class name
+    shape: tuple
+    observed: bool
+    enumerated: bool
+    reparameterized: bool
+
+
 class _Structure(Messenger):
-    """Records each sample site's role (``model``/``guide``), name, shape, distribution and flags
-    as the step runs, into a list shared by the model's and the guide's recorder."""
+    """Records each sample site of ``role`` (``model``/``guide``) as the step runs, into a list
+    the model's and the guide's recorder share."""
 
     def __init__(self, role: str, sites: list):
         super().__init__()
@@ -60,33 +78,31 @@ class _Structure(Messenger):
             return
         fn, value = msg["fn"], msg["value"]
         if isinstance(fn, _Subsample):
-            self.sites.append((self.role, msg["name"], "plate", fn.size, fn.subsample_size))
+            size = fn.size if fn.subsample_size is None else fn.subsample_size
+            self.sites.append(Site(self.role, msg["name"], "plate", (fn.size, size), True, False, True))
             return
-        self.sites.append((self.role, msg["name"], type(fn).__name__, tuple(getattr(value, "shape", ())),
-                           msg["is_observed"], msg["infer"].get("enumerate"), bool(getattr(fn, "has_rsample", False))))
+        self.sites.append(Site(self.role, msg["name"], type(fn).__name__, tuple(getattr(value, "shape", ())),
+                               bool(msg["is_observed"]), bool(msg["infer"].get("enumerate")),
+                               bool(getattr(fn, "has_rsample", False))))
 
 
 def _recorded(model, guide) -> tuple:
-    """``(model, guide, sites)``: both wrapped to record their sites into ``sites``."""
+    """``(model, guide, sites)``: both wrapped to record their :class:`Site` s into ``sites``."""
     sites: list = []
     return _Structure("model", sites)(model), _Structure("guide", sites)(guide), sites
 
 
 def why_not_capturable(sites: list) -> Optional[str]:
-    """The reason a step with these sites cannot be replayed, or None."""
+    """The reason a step with these :class:`Site` s cannot be replayed, or None."""
     for site in sites:
-        role, name = site[0], site[1]
-        if site[2] == "plate":
-            if site[4] is not None and site[4] < site[3]:
-                return f"plate {name!r} subsamples ({site[4]} of {site[3]}): its indices are drawn in Python"
-            continue
-        kind, observed, enumerate_, reparameterized = site[2], site[4], site[5], site[6]
-        if observed:
-            continue
-        if enumerate_:
-            return f"site {name!r} is enumerated (its sum over values is Pyro's job at each step)"
-        if role == "guide" and not reparameterized:
-            return f"site {name!r} ({kind}) is not reparameterized (a score-function gradient)"
+        if site.kind == "plate":
+            size, taken = site.shape
+            if taken < size:
+                return f"plate {site.name!r} subsamples ({taken} of {size}): its indices are drawn in Python"
+        elif site.enumerated:
+            return f"site {site.name!r} is enumerated (its sum over values is Pyro's job at each step)"
+        elif site.role == "guide" and not site.observed and not site.reparameterized:
+            return f"site {site.name!r} ({site.kind}) is not reparameterized (a score-function gradient)"
     return None
 
 
@@ -233,8 +249,6 @@ class CapturedStep:
         return params, list(self.module.named_buffers())
 
     def _capture(self, model, guide, batch):
-        import time
-
         from torch.fx.experimental.proxy_tensor import make_fx
 
         params, buffers = self._state()
