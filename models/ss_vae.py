@@ -16,6 +16,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from pyro_vae.distributions import BernoulliLogits
 from pyro_vae.model import LatentVariableModel
 from pyro_vae.nn import GaussianHead, mlp, one_hot
 from pyro_vae.registry import register_model
@@ -56,7 +57,7 @@ class SemiSupervisedVAE(LatentVariableModel):
             y = pyro.sample("y", prior_y, obs=y)
             z = pyro.sample("z", dist.Normal(x.new_zeros(self.z_dim), 1.0).to_event(1))
             logits = self.decoder(_join(z, one_hot(y, self.num_classes, x.dtype)))
-            pyro.sample("x", dist.Bernoulli(logits=logits, validate_args=False).to_event(1), obs=x)
+            pyro.sample("x", BernoulliLogits(logits, validate_args=False).to_event(1), obs=x)
 
     def guide(self, x, y=None):
         pyro.module("ss_vae_encoder", self.encoder)

@@ -7,6 +7,7 @@ p(z) = N(0, I), p(x | z) = Bernoulli(logits = decoder(z)), q(z | x) = N(mu(x), d
 import pyro
 import pyro.distributions as dist
 
+from pyro_vae.distributions import BernoulliLogits
 from pyro_vae.model import LatentVariableModel
 from pyro_vae.nn import GaussianHead, mlp
 from pyro_vae.registry import register_model
@@ -26,7 +27,7 @@ class VAE(LatentVariableModel):
 
     def observation(self, z):
         """The distribution of x given z (one event of x_dim values)."""
-        return dist.Bernoulli(logits=self.decoder(z), validate_args=False).to_event(1)
+        return BernoulliLogits(self.decoder(z), validate_args=False).to_event(1)
 
     def model(self, x, y=None):
         pyro.module("decoder", self.decoder)

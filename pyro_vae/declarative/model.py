@@ -22,7 +22,7 @@ import pyro.poutine as poutine
 import torch
 from torch import nn
 
-from ..distributions import ColumnBlocks
+from ..distributions import BernoulliLogits, ColumnBlocks
 from ..errors import DataError, ModelError
 from ..model import LatentVariableModel
 from ..nn import activation, one_hot
@@ -103,7 +103,7 @@ class DeclarativeModel(LatentVariableModel):
             net = self.generative[_likelihood_key(i)]
             out = net(_inputs([h[p] for p in part.parents], ctx))
             if self.likelihood == "bernoulli":
-                parts.append(dist.Bernoulli(logits=out, validate_args=False).to_event(1))
+                parts.append(BernoulliLogits(out, validate_args=False).to_event(1))
             elif self.likelihood == "continuous_bernoulli":
                 parts.append(dist.ContinuousBernoulli(logits=out).to_event(1))
             else:

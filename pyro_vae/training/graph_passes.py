@@ -25,6 +25,7 @@ aten = torch.ops.aten
 #: operations whose value does not depend on the values of their tensor arguments
 DATA_FREE = {aten.new_zeros.default, aten.new_ones.default, aten.zeros_like.default, aten.ones_like.default,
              aten.scalar_tensor.default, aten.full.default, aten.zeros.default, aten.ones.default}
+FOLDED = "_folded_"  # the name prefix of the constants fold_constants adds
 _SCALAR_IDENTITY = {aten.div.Tensor: 1, aten.mul.Tensor: 1, aten.add.Tensor: 0, aten.sub.Tensor: 0,
                     aten.pow.Tensor_Scalar: 1, aten.mul.Scalar: 1, aten.div.Scalar: 1}
 
@@ -94,7 +95,7 @@ def fold_constants(gm: fx.GraphModule) -> int:
             continue
         if all(user in constants for user in node.users):
             continue  # only feeds other constants: dropped with them
-        name = f"_folded_{folded}"
+        name = f"{FOLDED}{folded}"
         gm.register_buffer(name, value.clone())
         with gm.graph.inserting_before(node):
             const = gm.graph.get_attr(name)
@@ -106,8 +107,8 @@ def fold_constants(gm: fx.GraphModule) -> int:
 
 def _constant_value(node) -> "float | None":
     """The single value of a folded constant filled with one value, else None."""
-    if not isinstance(node, fx.Node) or node.op != "get_attr":
-        return None
+    if not isinstance(node, fx.Node) or node.op != "get_attr" or not str(node.target).startswith(FOLDED):
+        return None  # (the tracer's own constants, parameters read as attributes, carry fake values)
     value = node.meta.get("val")
     if value is None or value.numel() == 0:
         return None
