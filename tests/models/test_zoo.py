@@ -41,11 +41,11 @@ def test_every_registered_model_has_a_test_setup():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Train every zoo model for 3 short epochs once; the tests below share the runs."""
+    """Train every zoo model for 2 short epochs once; the tests below share the runs."""
     root = tmp_path_factory.mktemp("zoo")
     runs = {}
     for name, (dataset, options) in SETUPS.items():
-        cfg = TrainConfig(model=name, dataset=dataset, model_options=options, epochs=3, batch_size=100,
+        cfg = TrainConfig(model=name, dataset=dataset, model_options=options, epochs=2, batch_size=100,
                           lr=3e-3, progress=False, seed=0)  # each model's default loss (ss_vae: enum)
         runs[name] = (root / name, train(cfg, root / name))
     return runs
