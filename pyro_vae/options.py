@@ -28,6 +28,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger", "capture")
 #: What ``--logger`` may name (``None``: per-epoch lines on stderr only).
 LOGGERS = ("tensorboard",)
+#: What ``--capture`` may be (see :mod:`pyro_vae.training.capture`).
+CAPTURE_MODES = ("auto", "on", "off")
 #: Options that apply only to a user's data file (``--dataset PATH``).
 FILE_OPTIONS = ("data_kind", "split", "label_column", "image_size", "standardize")
 
@@ -124,7 +126,7 @@ def check_train_config(cfg) -> None:
     cfg.seed = check_seed("--seed", cfg.seed)
     check_device("--device", cfg.device)
     check_choice("--on-nan", cfg.on_nan, ("stop", "skip"))
-    check_choice("--capture", cfg.capture, ("auto", "on", "off"))
+    check_choice("--capture", cfg.capture, CAPTURE_MODES)
     cfg.max_skipped_fraction = check_float("max_skipped_fraction", cfg.max_skipped_fraction, 0.0, maximum=1.0)
     cfg.valid_k = check_int("--valid-k", cfg.valid_k, 1)
     if not isinstance(cfg.progress, bool):

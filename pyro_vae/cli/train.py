@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import OptionError
+from ..options import CAPTURE_MODES
 
 
 def key_value(text: str):
@@ -78,7 +79,7 @@ def add_parser(sub) -> None:
     t.add_argument("--device", help="cpu (default), cuda or cuda:N")
     t.add_argument("--on-nan", choices=["stop", "skip"],
                    help="a non-finite loss stops the run (default) or skips the step and counts it")
-    t.add_argument("--capture", choices=["auto", "on", "off"],
+    t.add_argument("--capture", choices=CAPTURE_MODES,
                    help="capture the training step once and replay it (default auto: where valid, else eager "
                         "with one line saying why; on: an error instead; off: always Pyro's eager step)")
     t.add_argument("--valid-k", type=int, help="particles for the per-epoch validation bound, >= 1 (default 1)")

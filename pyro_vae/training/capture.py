@@ -42,11 +42,9 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.subsample_messenger import _Subsample
 
 from ..errors import OptionError
+from ..options import CAPTURE_MODES
 from .graph_passes import simplify
 from .logging import LOG
-
-CAPTURE_MODES = ("auto", "on", "off")
-
 
 class CaptureError(OptionError):
     """``capture="on"`` and the step cannot be captured."""
@@ -167,14 +165,14 @@ class _Program(torch.nn.Module):
     """The step as a module whose parameters :func:`torch.func.functional_call` can swap for the
     graph's inputs: ``forward(batch) -> [loss, grad, ...]`` for the parameters with a gradient."""
 
-    def __init__(self, owner: "CapturedStep", model, guide):
+    def __init__(self, module: torch.nn.Module, loss, model, guide):
         super().__init__()
-        self.vae = owner.module
-        self.owner, self.model, self.guide = owner, model, guide
+        self.vae, self.loss, self.model, self.guide = module, loss, model, guide
+        self.has_grad: list = []  # per parameter, whether the traced step gave it a gradient
 
     def forward(self, params: list, *batch):
-        value, grads = loss_and_gradients(self.owner.loss, self.model, self.guide, params, *batch)
-        self.owner._has_grad = [g is not None for g in grads]
+        value, grads = loss_and_gradients(self.loss, self.model, self.guide, params, *batch)
+        self.has_grad = [g is not None for g in grads]
         return [value] + [g for g in grads if g is not None]
 
 
@@ -195,8 +193,9 @@ class CapturedStep:
         self.graphs: dict = {}     # signature -> (captured graph, which parameters get a gradient)
         self.eager_reason: Optional[str] = None if mode != "off" else "capture is off"
         self.capture_seconds = 0.0
-        if self.eager_reason is None and _replayable_loss(loss) is not None:
-            self._refuse(_replayable_loss(loss))
+        unreproducible = _replayable_loss(loss) if self.eager_reason is None else None
+        if unreproducible is not None:
+            self._refuse(unreproducible)
 
     def __getattr__(self, name):  # num_particles etc. of the wrapped loss
         return getattr(self.__dict__["loss"], name)
@@ -253,7 +252,7 @@ class CapturedStep:
 
         params, buffers = self._state()
         recorded_model, recorded_guide, sites = _recorded(model, guide)
-        program = _Program(self, recorded_model, recorded_guide)
+        program = _Program(self.module, self.loss, recorded_model, recorded_guide)
         n_params = len(params)
 
         def step(flat, *inputs):
@@ -272,7 +271,7 @@ class CapturedStep:
             graph = make_fx(step, tracing_mode="real")(flat, *batch)
         simplify(graph)
         self.capture_seconds += time.perf_counter() - start
-        return graph, list(self._has_grad), sites
+        return graph, program.has_grad, sites
 
     def _replay(self, graph, has_grad: list, batch) -> float:
         params, buffers = self._state()

@@ -78,10 +78,9 @@ def fold_constants(gm: fx.GraphModule) -> int:
     for node in gm.graph.nodes:
         if not _is_foldable(node):
             continue
-        tensor_args = [a for a in node.all_input_nodes]
         if node.target in DATA_FREE:  # a stand-in of the argument's shape, dtype and device will do
             args = [(_stand_in(_val(a)) if isinstance(a, fx.Node) else a) for a in node.args]
-        elif tensor_args and all(a in constants for a in tensor_args):
+        elif node.all_input_nodes and all(a in constants for a in node.all_input_nodes):
             args = [constants[a] if isinstance(a, fx.Node) else a for a in node.args]
         else:
             continue
