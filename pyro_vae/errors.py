@@ -35,3 +35,7 @@ class OptionError(PyroVAEError, ValueError):
 
 class OutputError(PyroVAEError, OSError):
     """A file or folder that cannot be written (missing folder, read-only, a file in the way)."""
+
+
+class DistributedError(PyroVAEError, RuntimeError):
+    """A multi-process job that cannot start or goes on no longer (a port in use, a process that died)."""

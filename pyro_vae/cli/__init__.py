@@ -18,7 +18,8 @@ import logging
 import os
 import sys
 
-from ..errors import OptionError, PyroVAEError
+from .. import distributed
+from ..errors import DistributedError, OptionError, PyroVAEError
 from . import compare, encode, evaluate, listings, sample, train
 
 EXIT_USAGE = 2
@@ -76,26 +77,37 @@ def _log_to_stderr() -> None:
     log.propagate = False
 
 
+def _where() -> str:
+    """`` (rank R of W)`` in a multi-process job: which process's line it is."""
+    ranks = distributed.job()
+    return f" ({ranks.label()})" if ranks.active else ""
+
+
 def main(argv=None) -> int:
     _log_to_stderr()
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for --devices: the same command, N times
         return args.fn(args)
+    except DistributedError as e:
+        print(f"pyro-vae: error{_where()}: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
     except PyroVAEError as e:
-        print(f"pyro-vae: error: {one_line(e)}", file=sys.stderr)
+        if distributed.job().is_main:  # every rank checks the same options: rank 0 says it once
+            print(f"pyro-vae: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("pyro-vae: interrupted; a training run continues with `pyro-vae train --resume RUN_DIR`",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as e:
-        print(f"pyro-vae: error: {one_line(_os_error_line(e))}", file=sys.stderr)
+        print(f"pyro-vae: error{_where()}: {one_line(_os_error_line(e))}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as e:
         if os.environ.get("PYRO_VAE_TRACEBACK"):
             raise
         first = (str(e).strip().splitlines() or [""])[0]
-        print(f"pyro-vae: internal error: {type(e).__name__}: {one_line(first)} (a bug in pyro-vae: please "
+        print(f"pyro-vae: internal error{_where()}: {type(e).__name__}: {one_line(first)} (a bug in pyro-vae: please "
               f"report it; PYRO_VAE_TRACEBACK=1 shows where)", file=sys.stderr)
         return EXIT_BUG
 

@@ -61,6 +61,9 @@ def add_parser(sub) -> None:
                    help="datapoints x particles per vectorized block, >= 1: bounds memory (see README)")
     e.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--devices", type=int, metavar="N", help="evaluate in N processes, the datapoints shared out "
+                   "(the same as `torchrun --nproc_per_node N -m pyro_vae evaluate ...`; the numbers are those of "
+                   "one process)")
     e.set_defaults(fn=run)
 
 
@@ -71,6 +74,17 @@ def result_name(split: str, proposal: str, k: int, points: bool = False) -> str:
 
 
 def run(args) -> int:
+    from .. import distributed
+
+    if args.devices is not None and not distributed.launched():
+        from .launcher import launch
+
+        return launch(args.argv, args.devices, args.device)
+    with distributed.session(args.device):
+        return _evaluate(args)
+
+
+def _evaluate(args) -> int:
     from pathlib import Path
 
     from ..options import EvaluateOptions, resolve_device
@@ -114,7 +128,9 @@ def run(args) -> int:
             estimate = evaluate_run(run_dir, opts, device, args, proposal)
             if several:
                 rows += rows_over_k(name, estimate)
-    if several:
+    from .. import distributed
+
+    if several and distributed.current().is_main:
         meta = {"inputs": inputs, "runs": [str(r) for r in args.run_dirs], "split": opts.split,
                 "proposals": opts.proposals, "seed": opts.seed, "k": opts.ks, "title": f"IW_K and ELBO on "
                 f"{opts.split}, {' and '.join(opts.proposals)} proposal, one set of {max(opts.ks)} draws each"}
@@ -174,6 +190,7 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     import os
     import sys
 
+    from .. import distributed
     from ..evaluation import evaluate_model
     from ..evaluation.result import KHAT_MEANING
     from ..report import machine
@@ -202,6 +219,8 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
         summary.update({"standardized": True, "log_jacobian": jac,
                         "log_px_iw_original_units": summary["log_px_iw"] + jac,
                         "elbo_original_units": summary["elbo"] + jac})
+    if not distributed.current().is_main:  # in a multi-process job rank 0 writes and prints
+        return est
     for k in opts.ks:
         write_json(run.run_dir.file(result_name(opts.split, proposal, k)),
                    summary if k == opts.k else {**est.at(k), **about})

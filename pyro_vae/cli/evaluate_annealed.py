@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .. import distributed
 from ..errors import OptionError
 
 
@@ -64,7 +65,7 @@ def run_annealed(args, opts) -> int:
     rows = []
     for steps, (path, settings) in zip(opts.steps, planned[::2]):
         rows.append(_one(run, opts, steps, x, y, progress, path, settings, planned))
-    if opts.method == "bdmc" and len(opts.steps) > 1:
+    if opts.method == "bdmc" and len(opts.steps) > 1 and distributed.current().is_main:
         _gap_report(rows, out, run_dir, opts, planned[-1][1])
     return 0
 
@@ -84,6 +85,8 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
         num_dims = model.x_dim if model.data_info.get("image_shape") else None
         est = evaluate_ais(model.model, model.guide, model.data_args(x, y), num_dims=num_dims, **common)
         summary = {**est.summary(), **about, "load_before": list(load_before), "load_after": list(os.getloadavg())}
+        if not distributed.current().is_main:  # in a multi-process job rank 0 writes and prints
+            return summary
         est.write_json(path, summary)
         est.write_table(path.with_name(ais_name(opts.split, opts, steps, True)))
         print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: n={est.n}, AIS {opts.num_chains} chains x {steps} "
@@ -100,6 +103,8 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
 
     result = bdmc(model.model, model.guide, model.data_args(x, None if not model.uses_labels else y), **common)
     summary = {**result.summary(), **about, "load_before": list(load_before), "load_after": list(os.getloadavg())}
+    if not distributed.current().is_main:
+        return summary
     from ..files import write_json
 
     write_json(path, summary)

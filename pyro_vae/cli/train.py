@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import OptionError
+from ..errors import DistributedError, OptionError
 from ..options import CAPTURE_MODES
 
 
@@ -87,6 +87,9 @@ def add_parser(sub) -> None:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
                    "not a terminal)")
+    t.add_argument("--devices", type=int, metavar="N", help="train in N processes (data parallel, one per "
+                   "device with --device cuda; gloo on CPU): the same as `torchrun --nproc_per_node N -m pyro_vae "
+                   "train ...`; --batch-size stays the global batch (see README)")
     t.set_defaults(fn=run)
 
 
@@ -132,13 +135,50 @@ def build_config(args):
 
 
 def run(args) -> int:
+    from .. import distributed
     from ..options import check_minutes
-    from ..training import train
 
     minutes = check_minutes(args.minutes)
     cfg, out, resume = build_config(args)
+    try:
+        if args.devices is not None and not distributed.launched():  # checked here, then N processes start
+            from .launcher import launch
+
+            _check_before_launch(cfg, out, resume, args.devices)
+            return launch(args.argv, args.devices, cfg.device)
+        with distributed.session(cfg.device) as ranks:
+            return _train(cfg, out, resume, minutes, ranks.is_main)
+    except DistributedError as e:  # a job that lost a process: the run continues from its last checkpoint
+        raise DistributedError(f"{e}{_resume_hint(out)}") from None
+
+
+def _check_before_launch(cfg, out, resume: bool, devices: int) -> None:
+    """What rank 0 would refuse, refused here in one line before N processes start."""
+    from .. import distributed
+    from ..training import RunDir
+    from ..training.trainer import check_resume
+
+    distributed.check_batch(cfg.batch_size, devices)
+    run = RunDir(out)
+    if resume:
+        check_resume(run.train_config(), cfg, run.path)
+    else:
+        run.prepare_new()
+
+
+def _resume_hint(out) -> str:
+    from ..training import RunDir
+
+    return f"; continue the run with `pyro-vae train --resume {out}`" if RunDir(out).exists() else ""
+
+
+def _train(cfg, out, resume: bool, minutes, main: bool) -> int:
+    from ..training import train
+
     result = train(cfg, out, resume=resume, max_seconds=minutes * 60 if minutes is not None else None,
                    pictures=True)
+    if not main:  # rank 0 of a multi-process job prints
+        return 0
     if result.metrics:
         last = result.metrics[-1]
         best = max(m["valid_elbo"] for m in result.metrics)

@@ -48,6 +48,7 @@ import numpy as np
 import pyro
 import torch
 
+from .. import distributed
 from ..errors import InferenceError
 from ..infer.particles import guess_max_plate_nesting
 from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
@@ -224,14 +225,17 @@ def evaluate_ais(
             step_sizes = step_sizes[:, ::-1].copy()  # the transition at beta_t used the forward run's step at beta_t
     used_all = np.full((n, transitions), np.nan) if record_step_sizes else None
     validate = pyro.poutine.util.is_validation_enabled()
-    bar = tqdm(total=n * num_steps, desc=f"AIS log p(x), {num_chains} chains x {num_steps} steps", unit="pt-step",
+    starts = distributed.my_blocks(range(0, n, b))  # all blocks in one process; a contiguous run of them per rank
+    mine = (starts[0], min(n, starts[-1] + b)) if starts else (0, 0)
+    bar = tqdm(total=(mine[1] - mine[0]) * num_steps, desc=f"AIS log p(x), {num_chains} chains x {num_steps} steps", unit="pt-step",
                disable=not progress, leave=False)
-    for lo in range(0, n, b):
+    for lo in starts:
+        distributed.seed_block(seed, lo)  # draws per block of datapoints, not per process
         batch = tuple(t[lo:lo + b] for t in data)
         if device is not None:
             batch = tuple(t.to(device) for t in batch)
         hi = lo + len(batch[0])
-        with pyro.validation_enabled(validate and lo == 0):
+        with pyro.validation_enabled(validate and lo == starts[0]):
             pt = draw_start(model, guide, batch, chains, max_plate_nesting, data_plate, init, summed)
             path = AnnealingPath(model, guide, batch, pt, init, summed)
         state = None
@@ -258,6 +262,9 @@ def evaluate_ais(
         all_log_w[lo:hi] = log_w[estimate].T.cpu().numpy()
         del pt, path, state
     bar.close()
+    rows = {"values": values, "log_w": all_log_w, **({"step_sizes": used_all} if record_step_sizes else {})}
+    rows, _ = distributed.gather_rows(n, *mine, rows)
+    values, all_log_w, used_all = rows["values"], rows["log_w"], rows.get("step_sizes")
     settings = {"num_chains": num_chains, "num_steps": num_steps, "schedule": schedule,
                 "leapfrog_steps": leapfrog_steps, "init": init, "tune_chains": tune_chains,
                 "initial_step_size": step_size, "target_accept": target_accept, "seed": seed,

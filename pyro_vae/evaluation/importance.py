@@ -28,6 +28,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
+from .. import distributed
 from ..infer.particles import _is_enumerated, guess_max_plate_nesting, trace_particles
 from ..errors import DataError, InferenceError
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
@@ -173,11 +174,14 @@ def evaluate_log_likelihood(
     means: dict = {}  # site -> [n, D] posterior means
     rows_cap = psis_rows(k, b, max_elements)
     psis_buffer = np.empty((rows_cap, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
-    psis_start, psis_rows_used = 0, 0
     kl_closed = None  # decided on the first chunk: the structure of the pair does not change
     kl_note = None
-    bar = tqdm(total=n, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
-    for start in range(0, n, b):
+    starts = distributed.my_blocks(range(0, n, b))  # all blocks in one process; a contiguous run of them per rank
+    lo, hi = (starts[0], min(n, starts[-1] + b)) if starts else (0, 0)
+    psis_start, psis_rows_used = lo, 0
+    bar = tqdm(total=hi - lo, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
+    for start in starts:
+        distributed.seed_block(seed, start)  # draws per block of datapoints, not per process
         batch = tuple(t[start:start + b] for t in data)
         if device is not None:
             batch = tuple(t.to(device) for t in batch)
@@ -185,7 +189,7 @@ def evaluate_log_likelihood(
         log_w, kl_draws = [], []
         for chunk_start in range(0, k, c):
             size = min(c, k - chunk_start)
-            with pyro.validation_enabled(validate and start == 0 and chunk_start == 0):
+            with pyro.validation_enabled(validate and start == starts[0] and chunk_start == 0):
                 pt = trace_particles(model, guide, batch, num_particles=size,
                                      max_plate_nesting=max_plate_nesting, data_plate=data_plate)
             lw = pt.log_weights()
@@ -228,11 +232,15 @@ def evaluate_log_likelihood(
         if diagnostics:  # PSIS has a fixed cost per call: run it on up to rows_cap datapoints at once
             psis_buffer[psis_rows_used:psis_rows_used + log_w.shape[1]] = log_w.T.double().cpu().numpy()
             psis_rows_used += log_w.shape[1]
-            if psis_rows_used + b > rows_cap or stop == n:
+            if psis_rows_used + b > rows_cap or stop == hi:
                 values["khat"][psis_start:psis_start + psis_rows_used] = pareto_khat(psis_buffer[:psis_rows_used])
                 psis_start, psis_rows_used = psis_start + psis_rows_used, 0
         bar.update(len(batch[0]))
     bar.close()
+    merged, metas = distributed.gather_rows(n, lo, hi, {"values": values, "nested": nested, "means": means},
+                                            meta=(kl_closed, kl_note) if starts else None)
+    values, nested, means = merged["values"], merged["nested"], merged["means"]
+    kl_closed, kl_note = next(m for m in metas if m is not None)
     # reconstruction - kl == elbo per datapoint, by construction: with the Monte Carlo KL this is
     # the mean of log p(x|z_k); with the closed form, E[log w] + KL (the same expectation).
     values["reconstruction"] = values["elbo"] + values["kl"]

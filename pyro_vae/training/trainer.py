@@ -7,10 +7,19 @@ parameters of the model module, instead of ``pyro.optim``'s one Adam per paramet
 Reproducibility: the epoch's shuffling, dynamic binarization and Pyro's sampling are seeded
 from ``(seed, epoch)``, so a run resumed from the checkpoint of epoch ``e`` draws exactly what
 the uninterrupted run drew from epoch ``e + 1`` on.
+
+Data parallelism (a torchrun or ``--devices N`` job, see :mod:`pyro_vae.distributed`): every
+rank shuffles alike and takes its part of each global batch, draws its own noise (seeded from
+seed, epoch and rank), and the summed gradients make one identical step on every rank. Only
+rank 0 writes the run directory and logs; the checkpoint is the same as one process's (the
+parameters and the optimizer are the same on every rank), so a run resumes at any number of
+processes: at the same number it continues draw for draw, at another the batches are re-sharded
+and the noise is that of the new ranks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -18,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pyro
 import torch
 
+from .. import distributed
 from ..errors import OptionError, RunDirError, TrainingDiverged
 from ..evaluation import evaluate_model
 from ..infer.losses import make_loss
@@ -47,9 +56,13 @@ def svi_step(loss: pyro.infer.ELBO, model, optimizer: torch.optim.Optimizer, bat
 
     Returns the loss; when it is not finite the gradients are dropped and no step is taken.
     With ``grad_norms`` the Euclidean norm of all gradients (a 0-d tensor) is appended to it,
-    before the step.
+    before the step. In a multi-process job ``batch`` is this rank's part (possibly empty) and
+    the loss and gradients are summed over the ranks first (:func:`distributed.reduce_step`):
+    the returned loss is the global batch's and every rank takes the same step.
     """
-    value = loss.loss_and_grads(model.model, model.guide, *batch)
+    value = loss.loss_and_grads(model.model, model.guide, *batch) if len(batch[0]) else 0.0
+    if distributed.current().active:
+        value = distributed.reduce_step(list(model.parameters()), value)
     if math.isfinite(value):
         if grad_norms is not None:
             grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -61,7 +74,8 @@ def svi_step(loss: pyro.infer.ELBO, model, optimizer: torch.optim.Optimizer, bat
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
+    """The epoch's shuffling seed (the same on every rank); see :func:`distributed.stream_seed`."""
+    return distributed.stream_seed(seed, epoch, 0)
 
 
 @dataclass
@@ -85,13 +99,16 @@ class Trainer:
     def __init__(self, config: TrainConfig, run_dir, resume: bool = False):
         self.config = config
         self.run = RunDir(run_dir)
-        self.device = resolve_device(config.device)
+        self.ranks = distributed.current()
+        distributed.check_batch(config.batch_size, self.ranks.world_size)
+        self.device = distributed.rank_device(resolve_device(config.device))
         record = config.data_source
         moved = record is not None and not record.get("in_run") and config.dataset != record["path"]
         dataset = load_config_data(config, config.dataset if moved else None, run_path=self.run.path)
         if dataset.source is not None and (record is None or moved):
             config.data_source = dataset.source  # recorded in config.json: evaluate finds the same data
-        self._copy_data = dataset if (config.data_source is None and registered_by_user(config.dataset)) else None
+        self._copy_data = (dataset if (config.data_source is None and registered_by_user(config.dataset)
+                                      and self.ranks.is_main) else None)
         pyro.clear_param_store()
         pyro.set_rng_seed(config.seed)  # the network's initial weights
         if resume:
@@ -121,32 +138,34 @@ class Trainer:
             self.start_epoch = int(state["epoch"])
             self.best_valid = float(state["best_valid_elbo"])
             self.skipped_total = int(state.get("skipped_steps", 0))
-            self.run.truncate_metrics(self.start_epoch)
-        elif resume:  # killed before its first checkpoint: start over, same seed, same draws
+            if self.ranks.is_main:
+                self.run.truncate_metrics(self.start_epoch)
+        elif resume and self.ranks.is_main:  # killed before its first checkpoint: start over, same seed, same draws
             self.run.truncate_metrics(0)
-        else:
+        elif self.ranks.is_main:
             self.run.create(config.to_dict(), self.model.spec)
+        distributed.broadcast_parameters(self.model)  # identical already (same seed); made certain, as DDP does
         if self._copy_data is not None:  # data only the user's code can make: kept in the run
             config.data_source = self.run.keep_data_copy(self._copy_data)
             self.run.update_config(config.to_dict())
 
     # ---- one epoch --------------------------------------------------------------------------
     def _batches(self, epoch: int):
-        """The epoch's batches: rows shuffled by ``(seed, epoch)``, read with
-        :meth:`Dataset.train_rows` (a memory-mapped split a batch at a time; dynamically
-        binarized data drawn afresh from a second generator of the same seed)."""
+        """The epoch's batches as ``(global batch size, this rank's part)``: rows shuffled by
+        ``(seed, epoch)``, read with :meth:`Dataset.train_rows` (a memory-mapped split a batch at
+        a time; dynamically binarized data drawn afresh from a second generator)."""
         labels = self.data.train_labels
         gen = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
-        draws = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch) + 2)
+        draws = torch.Generator().manual_seed(distributed.stream_seed(self.config.seed, epoch, 2))
         rows = lambda idx: self.data.train_rows(idx, draws).to(self.device)  # noqa: E731
         if self.labelled_idx is not None:
             yield from self._semi_supervised_batches(rows, labels, gen)
             return
         order = torch.randperm(len(self.data.train), generator=gen)
         for start in range(0, len(order), self.config.batch_size):
-            idx = order[start:start + self.config.batch_size]
+            idx = distributed.shard(order[start:start + self.config.batch_size])
             y = labels[idx].to(self.device) if labels is not None else None
-            yield self.model.data_args(rows(idx), y)
+            yield min(self.config.batch_size, len(order) - start), self.model.data_args(rows(idx), y)
 
     def _semi_supervised_batches(self, rows, labels, gen):
         """Each unlabelled batch (model called with ``y=None``) is followed by a batch of the
@@ -156,13 +175,15 @@ class Trainer:
         labelled = self.labelled_idx[torch.randperm(len(self.labelled_idx), generator=gen)]
         at = 0
         for start in range(0, len(unlabelled), bs):
-            yield (rows(unlabelled[start:start + bs]),)
+            part = unlabelled[start:start + bs]
+            yield len(part), (rows(distributed.shard(part)),)
             take = labelled[at:at + min(bs, len(labelled))]
             at += len(take)
             if at >= len(labelled):
                 at = 0
                 labelled = self.labelled_idx[torch.randperm(len(self.labelled_idx), generator=gen)]
-            yield (rows(take), labels[take].to(self.device))
+            mine = distributed.shard(take)
+            yield len(take), (rows(mine), labels[mine].to(self.device))
 
     def _choose_labelled(self):
         """For models with ``labelled_examples``: a class-balanced labelled subset (fixed by the seed)."""
@@ -187,7 +208,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg = self.config
-        pyro.set_rng_seed(epoch_seed(cfg.seed, epoch) + 1)
+        pyro.set_rng_seed(distributed.stream_seed(cfg.seed, epoch, 1))
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg.lr_schedule, cfg.lr, epoch)
         self.model.train()
@@ -195,9 +216,9 @@ class Trainer:
         total, count, skipped, steps = 0.0, 0, 0, math.ceil(n_batches / cfg.batch_size)
         norms: list = []
         bar = tqdm(self._batches(epoch), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not cfg.progress, leave=False)
+                   disable=not cfg.progress or not self.ranks.is_main, leave=False)
         validate = pyro.poutine.util.is_validation_enabled()
-        for step, batch in enumerate(bar, 1):
+        for step, (size, batch) in enumerate(bar, 1):
             # Pyro's argument and shape validation on the run's first step only: the data were
             # checked up front, and validating every step costs ~0.5 ms (see benchmarks/speed.py)
             with pyro.validation_enabled(validate and epoch == self.start_epoch and step == 1):
@@ -214,7 +235,7 @@ class Trainer:
                         f"lower --lr (now {cfg.lr}); the last good checkpoint is in {self.run.path}")
                 continue
             total += loss
-            count += len(batch[0])
+            count += size
             bar.set_postfix(loss=f"{total / max(count, 1):.2f}")
         bar.close()
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
@@ -239,7 +260,7 @@ class Trainer:
     def fit(self, max_seconds: Optional[float] = None) -> TrainResult:
         """Train up to ``config.epochs``; with ``max_seconds``, stop after the first epoch that
         ends past that much training time in this call (a time budget; resume continues)."""
-        self.epoch_logs = make_epoch_logs(self.config, self.run.path)
+        self.epoch_logs = make_epoch_logs(self.config, self.run.path) if self.ranks.is_main else []
         try:
             return self._fit(max_seconds)
         finally:
@@ -255,21 +276,27 @@ class Trainer:
             row["train_time_s"] = time.perf_counter() - t_epoch
             row.update(self.validate())
             row["elapsed_s"] = elapsed_before + time.perf_counter() - t0
+            if self.ranks.active:
+                row["processes"] = self.ranks.world_size
             self.skipped_total += row["skipped_steps"]
             state = {"epoch": epoch + 1, "model": self.model.state_dict(),
                      "optimizer": self.optimizer.state_dict(),
                      "best_valid_elbo": max(self.best_valid, row["valid_elbo"]),
                      "skipped_steps": self.skipped_total}
-            if row["valid_elbo"] > self.best_valid:
-                self.best_valid = row["valid_elbo"]
-                self.run.save_checkpoint("best", state)
-            self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
-            self.run.save_checkpoint("last", state)
-            LOG.info(epoch_line(row, self.config.epochs, self.config.loss, self.config.valid_k))
-            for log in self.epoch_logs:
-                log.epoch(row, self.model, self.data, self.config.seed)
-            if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+            improved = row["valid_elbo"] > self.best_valid
+            self.best_valid = max(self.best_valid, row["valid_elbo"])
+            if self.ranks.is_main:  # the run directory is rank 0's alone
+                if improved:
+                    self.run.save_checkpoint("best", state)
+                self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
+                self.run.save_checkpoint("last", state)
+                LOG.info(epoch_line(row, self.config.epochs, self.config.loss, self.config.valid_k))
+                for log in self.epoch_logs:
+                    log.epoch(row, self.model, self.data, self.config.seed)
+            out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
+            if distributed.agree_any(out_of_time):  # all ranks stop together: none waits alone in a collective
                 break
+        distributed.barrier()  # rank 0's files are written before any rank reads them
         return TrainResult(self.model, self.run, self.run.metrics(), self.data,
                            trained_epochs=len(self.run.metrics()) - self.start_epoch)
 
@@ -288,23 +315,24 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
     if config.logger == "tensorboard":
         require_tensorboard()
     run = RunDir(run_dir)
+    main = distributed.current().is_main  # in a multi-process job only rank 0 guards, locks and writes
     if resume:
         check_resume(run.train_config(), config, run.path)
-    else:
+    elif main:
         run.prepare_new()
-    with run.lock():
-        if resume:
+    with run.lock() if main else contextlib.nullcontext():
+        if resume and main:
             run.recover()
         trainer = Trainer(config, run_dir, resume=resume)
-        if resume:  # what may change on resume (epochs, the data's new place, ...) is recorded
+        if resume and main:  # what may change on resume (epochs, the data's new place, ...) is recorded
             run.update_config(config.to_dict())
         try:
             result = trainer.fit(max_seconds)
         except (KeyboardInterrupt, TrainingDiverged):
-            if pictures and run.has_checkpoint("last"):  # pictures of the last completed epoch
+            if pictures and main and run.has_checkpoint("last"):  # pictures of the last completed epoch
                 _pictures_from_checkpoint(trainer, run, config)
             raise
-        if pictures:
+        if pictures and main:
             from ..plots import save_model_pictures
 
             result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed,

@@ -2,6 +2,7 @@
 
 import tracemalloc
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,7 +38,7 @@ def test_a_large_k_stays_within_the_numpy_memory_bound():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert est.n == 6 and (est.khat > -1).all()
+    assert est.n == 6 and np.isfinite(est.khat).all()  # every row got its k-hat
     # the buffer (10 rows of 100k float64: 8 MB) and ArviZ's working copies of it (~2x)
     assert peak < 40e6, f"numpy peak {peak / 1e6:.0f} MB"
 

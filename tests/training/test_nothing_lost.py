@@ -104,29 +104,44 @@ SLOW = ["--dataset", "mnist5k", "--model-opt", "hidden=[64]", "--model-opt", "z_
         "--seed", "2", "--no-progress"]  # an epoch takes ~2.5 s here
 
 
-@pytest.mark.slow
-def test_kill_9_in_the_first_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
-    killed = tmp_path / "killed"
-    proc = _start(["train", *SLOW, "--epochs", "1", "--out", killed])
+def _kill_when(path, args):
+    """Start ``pyro-vae ARGS``, SIGKILL it 0.5 s after ``path`` appears (well inside an epoch)."""
+    proc = _start(args)
     deadline = time.time() + 120
-    while not (killed / "config.json").exists():
+    while not path.exists():
         assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline, "the run did not start in 120 s"
+        assert time.time() < deadline, f"no {path.name} after 120 s"
         time.sleep(0.02)
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (killed / "checkpoint_last.pt").exists(), "killed after the first epoch: the test proved nothing"
-    subprocess.run(_cli("train", "--resume", killed), check=True, capture_output=True)
-    subprocess.run(_cli("train", *SLOW, "--epochs", "1", "--out", tmp_path / "whole"), check=True, capture_output=True)
-    assert [r["epoch"] for r in RunDir(killed).metrics()] == [1]
-    assert _valid(killed) == _valid(tmp_path / "whole")
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_first_or_second_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    from pyro_vae.cli import main
+
+    first, second = tmp_path / "killed_in_epoch_1", tmp_path / "killed_in_epoch_2"
+    _kill_when(first / "config.json", ["train", *SLOW, "--epochs", "2", "--out", first])
+    assert not (first / "checkpoint_last.pt").exists(), "killed after the first epoch: the test proved nothing"
+    _kill_when(second / "checkpoint_last.pt", ["train", *SLOW, "--epochs", "2", "--out", second])
+    assert torch.load(second / "checkpoint_last.pt", weights_only=True)["epoch"] == 1, \
+        "the run finished before it was killed: the test proved nothing"
+    for killed in (first, second):
+        assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
+    assert main(["train", *SLOW, "--epochs", "2", "--out", str(tmp_path / "whole")]) == 0
+    for killed in (first, second):
+        assert [r["epoch"] for r in RunDir(killed).metrics()] == [1, 2]
+        assert _valid(killed) == _valid(tmp_path / "whole")
 
 
 @pytest.mark.slow
 def test_two_concurrent_resumes_one_is_refused_and_no_epoch_is_written_twice(tmp_path):
+    from pyro_vae.cli import main
+
     run = tmp_path / "run"
-    subprocess.run(_cli("train", *SLOW, "--epochs", "1", "--out", run), check=True, capture_output=True)
+    assert main(["train", *SLOW, "--epochs", "1", "--out", str(run)]) == 0
     first, second = (_start(["train", "--resume", run, "--epochs", "3"]) for _ in range(2))
     results = [(p.wait(timeout=300), p.stderr.read()) for p in (first, second)]
     codes = sorted(code for code, _ in results)
