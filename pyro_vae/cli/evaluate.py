@@ -77,8 +77,9 @@ def run(args) -> int:
     from .. import distributed
 
     if args.devices is not None and not distributed.launched():
-        from .launcher import launch
+        from .launcher import check_devices, launch
 
+        check_devices(args.devices, args.device)
         return launch(args.argv, args.devices, args.device)
     with distributed.session(args.device):
         return _evaluate(args)

@@ -34,11 +34,14 @@ def strip_devices(argv: list) -> list:
 
 
 def check_devices(n: int, device: str) -> None:
+    """``--devices N``: N >= 1, and as many CUDA devices as processes when ``device`` is CUDA."""
     import torch
+
+    from ..options import resolve_device
 
     if n < 1:
         raise OptionError(f"--devices must be >= 1, got {n}")
-    if str(device).startswith("cuda") and n > torch.cuda.device_count():
+    if resolve_device(str(device)).type == "cuda" and n > torch.cuda.device_count():
         raise OptionError(f"--devices {n} with --device {device}: torch sees {torch.cuda.device_count()} CUDA "
                           f"device(s): use --devices {max(1, torch.cuda.device_count())} or fewer")
 
@@ -63,7 +66,7 @@ def launch(argv: list, n: int, device: str = "cpu") -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    check_devices(n, device)
+    check_devices(n, device)  # (the command checked its own options before: one line, nothing started)
     argv = strip_devices(argv)
     if n == 1:
         from . import main

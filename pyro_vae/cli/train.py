@@ -157,7 +157,9 @@ def _check_before_launch(cfg, out, resume: bool, devices: int) -> None:
     from .. import distributed
     from ..training import RunDir
     from ..training.trainer import check_resume
+    from .launcher import check_devices
 
+    check_devices(devices, cfg.device)
     distributed.check_batch(cfg.batch_size, devices)
     run = RunDir(out)
     if resume:
