@@ -61,6 +61,7 @@ def worker(rank: int, world: int, threads: int, port: int, opts: dict, out: str)
     result = {"train": {}, "evaluate": None}
     with tempfile.TemporaryDirectory() as tmp:
         for bs in opts["batch_sizes"]:
+            (Path(tmp) / f"run{bs}").mkdir()  # (train() prepares the folder; the Trainer alone expects it)
             trainer = Trainer(TrainConfig(model="vae", dataset="mnist5k", batch_size=bs, progress=False, seed=0),
                               Path(tmp) / f"run{bs}")
             trainer.train_epoch(0)  # untimed: the captured step is captured here

@@ -83,6 +83,13 @@ SECTIONS = [
      "reuses a part): IW and AIS rows on 2026-12-03 (load 4.2 -> 2.0 while other work ran), BDMC on 100 simulated "
      "images on 2026-12-03 (its wall times inflated by a test run alongside), the timing rows each on the otherwise "
      "quiet machine (the load of about 2 is the benchmark's own two threads). Plot: results/ais/bdmc_gap.png."),
+    ("distributed_*.json", "Data parallelism on this CPU (`--devices N`, torch.distributed with gloo)",
+     "python benchmarks/distributed.py",
+     "The library's training epoch (zoo `vae`, mnist5k, the captured step) and IW evaluation (K = 100, 500 test "
+     "images) timed inside the job (start-up excluded, barriers around each measurement) in three configurations "
+     "of the same 2 cores: 1 process x 2 threads, 2 processes x 1 thread (gloo), 1 process x 1 thread. Rounds in "
+     "palindromic order; medians [quartiles] over rounds. `2x1 / 1x2`: processes against threads on the same "
+     "cores; scaling efficiency: 2 processes against twice one single-threaded process."),
     ("zoo_table.json", "The zoo, briefly trained",
      "python benchmarks/zoo_table.py",
      "Every zoo model trained with the same short budget; test ELBO and IW bound in nats per datapoint."),
