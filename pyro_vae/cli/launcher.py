@@ -85,7 +85,8 @@ def launch(argv: list, n: int, device: str = "cpu") -> int:
     try:
         elastic_launch(config, _worker)(argv)
     except ChildFailedError as e:
-        rank, failure = min(e.failures.items())
+        # the root cause: a rank that died (a signal, a crash) before ranks that ended because they lost it (exit 2)
+        rank, failure = min(e.failures.items(), key=lambda item: (item[1].exitcode == 2, item[0]))
         raise DistributedError(f"process {rank} of {n} ended {_how(failure.exitcode)}; the launcher stopped the "
                                f"others") from None
     return 0
