@@ -40,7 +40,7 @@ import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -276,14 +276,15 @@ def seed_block(seed: int, first: int) -> None:
         pyro.set_rng_seed(int(np.random.SeedSequence([int(seed), int(first)]).generate_state(1)[0]))
 
 
-def my_blocks(starts: Iterable[int]) -> list:
-    """This rank's contiguous run of block starts (all of them in one process)."""
-    starts = list(starts)
+def my_blocks(n: int, block: int) -> tuple[list, int, int]:
+    """``(starts, lo, hi)``: this rank's contiguous run of the blocks of ``block`` datapoints that
+    tile ``n`` (all of them in one process), and the rows ``[lo, hi)`` they cover (empty: 0, 0)."""
+    starts = list(range(0, n, block))
     ranks = current()
-    if not ranks.active:
-        return starts
-    n = len(starts)
-    return starts[ranks.rank * n // ranks.world_size:(ranks.rank + 1) * n // ranks.world_size]
+    if ranks.active:
+        count = len(starts)
+        starts = starts[ranks.rank * count // ranks.world_size:(ranks.rank + 1) * count // ranks.world_size]
+    return (starts, starts[0], min(n, starts[-1] + block)) if starts else (starts, 0, 0)
 
 
 def gather_rows(n: int, lo: int, hi: int, arrays: dict, meta=None) -> tuple[dict, list]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import distributed
 from ..errors import OptionError
 
 
@@ -74,8 +75,6 @@ def result_name(split: str, proposal: str, k: int, points: bool = False) -> str:
 
 
 def run(args) -> int:
-    from .. import distributed
-
     if args.devices is not None and not distributed.launched():
         from .launcher import check_devices, launch
 
@@ -129,8 +128,6 @@ def _evaluate(args) -> int:
             estimate = evaluate_run(run_dir, opts, device, args, proposal)
             if several:
                 rows += rows_over_k(name, estimate)
-    from .. import distributed
-
     if several and distributed.current().is_main:
         meta = {"inputs": inputs, "runs": [str(r) for r in args.run_dirs], "split": opts.split,
                 "proposals": opts.proposals, "seed": opts.seed, "k": opts.ks, "title": f"IW_K and ELBO on "
@@ -191,7 +188,6 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     import os
     import sys
 
-    from .. import distributed
     from ..evaluation import evaluate_model
     from ..evaluation.result import KHAT_MEANING
     from ..report import machine

@@ -59,15 +59,15 @@ def _worker(argv: list) -> int:
 
 
 def launch(argv: list, n: int, device: str = "cpu") -> int:
-    """Run ``pyro-vae ARGV`` (without ``--devices``) as ``n`` ranks; 0 when all succeed.
+    """Run ``pyro-vae ARGV`` (without ``--devices``) as ``n`` ranks; 0 when all succeed. The caller
+    has checked ``n`` (:func:`check_devices`) with the command's own options.
 
     ``MASTER_PORT``, when set, is the rendezvous port (refused in one line when it is taken);
     else the rendezvous takes a free one."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    check_devices(n, device)  # (the command checked its own options before: one line, nothing started)
-    argv = strip_devices(argv)
+    argv = strip_devices(argv)  # (the command checked its options and check_devices before: nothing started)
     if n == 1:
         from . import main
 

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import distributed
 from ..errors import DistributedError, OptionError
 from ..options import CAPTURE_MODES
 
@@ -135,7 +136,6 @@ def build_config(args):
 
 
 def run(args) -> int:
-    from .. import distributed
     from ..options import check_minutes
 
     minutes = check_minutes(args.minutes)
@@ -154,7 +154,6 @@ def run(args) -> int:
 
 def _check_before_launch(cfg, out, resume: bool, devices: int) -> None:
     """What rank 0 would refuse, refused here in one line before N processes start."""
-    from .. import distributed
     from ..training import RunDir
     from ..training.trainer import check_resume
     from .launcher import check_devices

@@ -225,10 +225,9 @@ def evaluate_ais(
             step_sizes = step_sizes[:, ::-1].copy()  # the transition at beta_t used the forward run's step at beta_t
     used_all = np.full((n, transitions), np.nan) if record_step_sizes else None
     validate = pyro.poutine.util.is_validation_enabled()
-    starts = distributed.my_blocks(range(0, n, b))  # all blocks in one process; a contiguous run of them per rank
-    mine = (starts[0], min(n, starts[-1] + b)) if starts else (0, 0)
-    bar = tqdm(total=(mine[1] - mine[0]) * num_steps, desc=f"AIS log p(x), {num_chains} chains x {num_steps} steps", unit="pt-step",
-               disable=not progress, leave=False)
+    starts, mine_lo, mine_hi = distributed.my_blocks(n, b)  # all blocks in one process; a contiguous run per rank
+    bar = tqdm(total=(mine_hi - mine_lo) * num_steps, desc=f"AIS log p(x), {num_chains} chains x {num_steps} steps",
+               unit="pt-step", disable=not progress, leave=False)
     for lo in starts:
         distributed.seed_block(seed, lo)  # draws per block of datapoints, not per process
         batch = tuple(t[lo:lo + b] for t in data)
@@ -263,7 +262,7 @@ def evaluate_ais(
         del pt, path, state
     bar.close()
     rows = {"values": values, "log_w": all_log_w, **({"step_sizes": used_all} if record_step_sizes else {})}
-    rows, _ = distributed.gather_rows(n, *mine, rows)
+    rows, _ = distributed.gather_rows(n, mine_lo, mine_hi, rows)
     values, all_log_w, used_all = rows["values"], rows["log_w"], rows.get("step_sizes")
     settings = {"num_chains": num_chains, "num_steps": num_steps, "schedule": schedule,
                 "leapfrog_steps": leapfrog_steps, "init": init, "tune_chains": tune_chains,

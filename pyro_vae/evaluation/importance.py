@@ -176,8 +176,7 @@ def evaluate_log_likelihood(
     psis_buffer = np.empty((rows_cap, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
     kl_closed = None  # decided on the first chunk: the structure of the pair does not change
     kl_note = None
-    starts = distributed.my_blocks(range(0, n, b))  # all blocks in one process; a contiguous run of them per rank
-    lo, hi = (starts[0], min(n, starts[-1] + b)) if starts else (0, 0)
+    starts, lo, hi = distributed.my_blocks(n, b)  # all blocks in one process; a contiguous run of them per rank
     psis_start, psis_rows_used = lo, 0
     bar = tqdm(total=hi - lo, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
     for start in starts:
