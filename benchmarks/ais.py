@@ -59,8 +59,7 @@ def reference_ais(encoder, decoder, x, *, num_chains, tune_chains, num_steps, le
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
             logits = decoder(z)
-            log_lik = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
-                                                                         reduction="none").sum(-1)
+            log_lik = (x * logits - torch.nn.functional.softplus(logits)).sum(-1)  # as BernoulliLogits
             log_b = log_lik - 0.5 * (z ** 2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
             (grad_b,) = torch.autograd.grad(log_b.sum(), z)
         z = z.detach()

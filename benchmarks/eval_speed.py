@@ -1,37 +1,45 @@
-"""Benchmark: IW estimate of log p(x) for a trained 1-layer VAE on static binarized MNIST.
+"""Benchmark: IW estimate of log p(x) for a trained 1-layer VAE on static binarized MNIST, the library
+against a hand-written pure-PyTorch implementation of the same estimate for the same network.
 
-Three implementations of the same estimate for the same network, each in a fresh process
-started by this script (so that each has its own peak RSS), one after the other:
+Arms, all in this one process, on the same images:
 
-* ``pyro_vae``: :func:`pyro_vae.evaluation.evaluate_model` (any Pyro pair; vectorized over
-  K and datapoints in bounded blocks; diagnostics on or off),
-* ``pure_torch``: a hand-written PyTorch implementation (logits form, same block sizes),
+* ``pure_torch``: :func:`pure_torch_iw` below (logits form, the library's block sizes),
+* ``pyro_vae``: :func:`pyro_vae.evaluation.evaluate_model` with ``diagnostics=False`` and
+  ``capture="auto"`` (the chunks of guide and model captured once and replayed),
+* ``pyro_vae eager``: the same with ``capture="off"`` (Pyro's handlers at every chunk),
+* ``pyro_vae + diagnostics``: ``diagnostics=True`` (k-hat, posterior means), captured,
 * ``per_point``: the one-datapoint-at-a-time loop that pythae's ``get_nll`` uses (each point's
-  K samples in batches of 100), timed on ``--per-point-n`` points and scaled linearly to n.
+  K samples in batches of 100), timed once on ``--per-point-n`` points and scaled linearly to n.
 
-Usage::
+The n images are cut into ``--rounds`` segments; each round evaluates one segment with every arm,
+in palindromic order (A B C D, then D C B A), so that drift of the machine hits every arm alike.
+Each arm's ratio to ``pure_torch`` is taken per round (median and quartiles over rounds); its
+total is the sum over rounds, i.e. the whole n. Each call of the library is one evaluation of a
+segment, which traces its graphs once (a fraction of a second per call, included). The load
+average is recorded before and after each round. Peak RSS is the whole process's (every arm).
 
-    python benchmarks/eval_speed.py --run-dir runs/bmnist10 --n 10000 --k 5000   # the issue's setting
-    python benchmarks/eval_speed.py --n 1000 --k 1000                             # quick (trains 1 epoch)
+    python benchmarks/eval_speed.py --run-dir RUN --n 10000 --k 5000 --rounds 10   # the issue's setting
 
-Prints a Markdown table and writes ``benchmarks/results/eval_speed.json``.
+Writes ``benchmarks/results/eval_speed_n{n}_k{k}.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (DEFAULT_DATA_DIR, RESULTS, machine, markdown_table, peak_rss_mb, reference_vae_run,  # noqa: E402
-                    run_isolated, timed, write_results)
+from common import (DEFAULT_DATA_DIR, command_line, machine, markdown_table, peak_rss_mb,  # noqa: E402
+                    reference_vae_run, write_results)
 
-BLOCK = 4096  # datapoints x particles per vectorized block, for both vectorized implementations
+BLOCK = 4096  # datapoints x particles per vectorized block, for every vectorized arm
 
 
 def load(run_dir, data_dir, n):
@@ -86,25 +94,38 @@ def per_point_iw(model, x, k, batch=100):
     return torch.tensor(out)
 
 
-def worker(args) -> dict:
-    import arviz  # noqa: F401  (a one-off ~3 s import, not part of the per-datapoint cost)
+def arms(model, k):
+    """name -> ``x -> [n] log p-hat`` for each arm."""
+    from pyro_vae.evaluation import evaluate_model
 
-    torch.manual_seed(0)
-    model, x = load(args.run_dir, args.data_dir, args.n)
-    if args.impl == "pyro_vae":
-        from pyro_vae.evaluation import evaluate_model
+    def library(capture, diagnostics):
+        return lambda x: torch.as_tensor(evaluate_model(model, x, k=k, max_elements=BLOCK, progress=False, seed=0,
+                                                        diagnostics=diagnostics, capture=capture).log_px_iw)
 
-        est, seconds = timed(evaluate_model, model, x, k=args.k, max_elements=BLOCK, progress=False,
-                             diagnostics=args.diagnostics)
-        values = torch.as_tensor(est.log_px_iw)
-    elif args.impl == "pure_torch":
-        values, seconds = timed(pure_torch_iw, model, x, args.k)
-    else:
-        values, seconds = timed(per_point_iw, model, x[: args.per_point_n], args.k)
-        seconds *= len(x) / min(len(x), args.per_point_n)  # linear in the number of points
-    return {"impl": args.impl, "diagnostics": args.diagnostics, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-            "log_px_iw": float(values.mean()), "log_px_iw_se": float(values.std() / math.sqrt(len(values))),
-            "n_timed": len(values)}
+    return {"pure_torch": lambda x: pure_torch_iw(model, x, k), "pyro_vae": library("auto", False),
+            "pyro_vae eager": library("off", False), "pyro_vae + diagnostics": library("auto", True)}
+
+
+def paired_rounds(model, x, k, rounds: int, names: list) -> tuple[dict, list]:
+    """Per arm: per-round seconds and the estimates; per round: the load before and after."""
+    fns = arms(model, k)
+    segments = torch.tensor_split(x, rounds)
+    for name in names:  # warm-up on a few images: imports, the first trace's one-off set-up
+        fns[name](x[: max(1, BLOCK // k)])
+    seconds = {name: [] for name in names}
+    values = {name: [] for name in names}
+    loads = []
+    for r, segment in enumerate(segments):
+        before = os.getloadavg()
+        for name in (names if r % 2 == 0 else names[::-1]):
+            torch.manual_seed(r)
+            t0 = time.perf_counter()
+            values[name].append(fns[name](segment))
+            seconds[name].append(time.perf_counter() - t0)
+        loads.append({"round": r, "images": len(segment), "load_before": list(before),
+                      "load_after": list(os.getloadavg())})
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {seconds[n][-1]:.1f} s" for n in names), flush=True)
+    return {name: {"seconds": seconds[name], "values": torch.cat(values[name])} for name in names}, loads
 
 
 def main():
@@ -113,53 +134,57 @@ def main():
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     p.add_argument("--n", type=int, default=10000, help="test images")
     p.add_argument("--k", type=int, default=5000, help="importance samples per image")
+    p.add_argument("--rounds", type=int, default=10, help="segments of the images, one paired round each")
     p.add_argument("--per-point-n", type=int, default=100, help="images timed for the per-point loop")
+    p.add_argument("--arms", default="pure_torch,pyro_vae,pyro_vae eager,pyro_vae + diagnostics")
     p.add_argument("--scratch", default="runs/benchmarks")
-    p.add_argument("--only", help="comma-separated implementations to re-measure (the others are taken from "
-                   "the last partial results of the same n and k)")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--impl", default="pyro_vae", help=argparse.SUPPRESS)
-    p.add_argument("--diagnostics", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return
-    args.run_dir = reference_vae_run(args.run_dir, args.data_dir, args.scratch)
-    script = Path(__file__).resolve()
-    common = ["--worker", "--run-dir", args.run_dir, "--data-dir", args.data_dir, "--n", str(args.n),
-              "--k", str(args.k), "--per-point-n", str(args.per_point_n)]
-    impls = {"pure_torch": ["--impl", "pure_torch"], "pyro_vae": ["--impl", "pyro_vae"],
-             "pyro_vae+diagnostics": ["--impl", "pyro_vae", "--diagnostics"], "per_point": ["--impl", "per_point"]}
-    partial = RESULTS / f"eval_speed_n{args.n}_k{args.k}.partial.json"
-    done = {}
-    if args.only:  # re-measure some implementations, keep the others from the last (partial) run
-        only = set(args.only.split(","))
-        for r in json.loads(partial.read_text())["rows"] if partial.exists() else []:
-            done[r["impl"] + ("+diagnostics" if r["diagnostics"] else "")] = r
-        if only - set(impls) or set(impls) - only - set(done):
-            sys.exit(f"error: --only takes a subset of {', '.join(impls)} and needs the others in {partial}")
-        done = {name: r for name, r in done.items() if name not in only}
-    for name, extra in impls.items():
-        if name not in done:
-            done[name] = run_isolated(script, common + extra)
-            write_results(partial.stem, {"rows": [done[n] for n in impls if n in done]})  # a failure loses nothing
-    rows = [done[n] for n in impls]
-    base = rows[0]["seconds"]
+    names = args.arms.split(",")
+    if names[0] != "pure_torch":
+        sys.exit("error: --arms must start with pure_torch (the reference of every ratio)")
+    import arviz  # noqa: F401  (a one-off ~3 s import, not part of the per-datapoint cost)
+
+    run_dir = reference_vae_run(args.run_dir, args.data_dir, args.scratch)
+    model, x = load(run_dir, args.data_dir, args.n)
+    load_before = os.getloadavg()
+    results, loads = paired_rounds(model, x, args.k, args.rounds, names)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    per_point = per_point_iw(model, x[: args.per_point_n], args.k)
+    per_point_s = (time.perf_counter() - t0) * len(x) / min(len(x), args.per_point_n)
+    pure = np.array(results["pure_torch"]["seconds"])
+    rows = []
+    for name in names:
+        s = np.array(results[name]["seconds"])
+        v = results[name]["values"]
+        ratio = s / pure
+        rows.append({"name": name, "seconds": float(s.sum()), "ratio_median": float(np.median(ratio)),
+                     "ratio_q1": float(np.percentile(ratio, 25)), "ratio_q3": float(np.percentile(ratio, 75)),
+                     "time_vs_pure_torch": float(s.sum() / pure.sum()), "speedup_vs_per_point": per_point_s / s.sum(),
+                     "log_px_iw": float(v.mean()), "log_px_iw_se": float(v.std() / math.sqrt(len(v))),
+                     "n_timed": len(v), "round_seconds": s.tolist()})
+    rows.append({"name": f"per_point ({args.per_point_n} images, scaled)", "seconds": per_point_s,
+                 "time_vs_pure_torch": per_point_s / pure.sum(), "speedup_vs_per_point": 1.0,
+                 "log_px_iw": float(per_point.mean()), "log_px_iw_se": float(per_point.std() / math.sqrt(len(per_point))),
+                 "n_timed": len(per_point)})
     for r in rows:
-        r["name"] = r["impl"] + (" + diagnostics" if r["diagnostics"] else "")
-        r["time_vs_pure_torch"] = r["seconds"] / base
-        r["speedup_vs_per_point"] = rows[3]["seconds"] / r["seconds"]
-    table = markdown_table(rows, [("name", "implementation"), ("seconds", "seconds"),
-                                  ("time_vs_pure_torch", "time / pure torch"),
+        r["ratio_quartiles"] = f"{r['ratio_q1']:.3f} - {r['ratio_q3']:.3f}" if "ratio_q1" in r else ""
+    table = markdown_table(rows, [("name", "implementation"), ("seconds", f"seconds for {args.n} images"),
+                                  ("ratio_median", "time / pure torch, median over rounds"),
+                                  ("ratio_quartiles", "quartiles"), ("time_vs_pure_torch", "total / pure torch total"),
                                   ("speedup_vs_per_point", "speed-up vs per-point loop"),
-                                  ("peak_rss_mb", "peak RSS (MB)"), ("log_px_iw", "mean log p(x) IW"),
-                                  ("log_px_iw_se", "se"), ("n_timed", "images timed")])
-    payload = {"benchmark": "eval_speed", "n": args.n, "k": args.k, "block": BLOCK, "run_dir": args.run_dir,
-               "per_point_n": args.per_point_n, "machine": machine(), "rows": rows,
-               "targets": {"time_vs_pure_torch": "<= 1.1", "speedup_vs_per_point": ">= 20", "peak_rss_mb": "<= 4096"},
-               "notes": "each implementation runs in its own process, one after the other; ArviZ is imported "
-                        "before timing; per_point is timed on per_point_n images and scaled linearly"
-                        + (f"; re-measured with --only: {args.only}" if args.only else ""),
+                                  ("log_px_iw", "mean log p(x) IW"), ("log_px_iw_se", "se"), ("n_timed", "images")])
+    busy = [lo["round"] for lo in loads if lo["load_before"][0] > 0.5 * (os.cpu_count() or 1) + 2]
+    payload = {"benchmark": "eval_speed", "command": command_line(), "n": args.n, "k": args.k, "block": BLOCK,
+               "rounds": args.rounds, "run_dir": str(run_dir), "machine": machine(), "rows": rows, "loads": loads,
+               "load_before": list(load_before), "load_after": list(os.getloadavg()),
+               "peak_rss_mb_process": peak_rss_mb(),
+               "targets": {"time_vs_pure_torch": "<= 1.05 (pyro_vae)", "peak_rss_mb": "<= 4096"},
+               "notes": f"{args.rounds} paired rounds in palindromic order, one segment of {args.n // args.rounds} "
+                        f"images each; load average {loads[0]['load_before'][0]:.2f} at the first round, "
+                        f"{loads[-1]['load_after'][0]:.2f} after the last (this process's 2 threads count about 2); "
+                        f"rounds started above 0.5 per core plus our 2: {busy or 'none'}; peak RSS of the process "
+                        f"(all arms) {peak_rss_mb():.0f} MB",
                "table": table}
     path = write_results(f"eval_speed_n{args.n}_k{args.k}", payload)
     print(f"IW log p(x), K={args.k}, n={args.n} static binarized MNIST test images; {payload['machine']['cpu']}")

@@ -215,6 +215,7 @@ class EvaluateOptions:
     device: str = "cpu"
     proposal: str = "guide"
     method: str = "iw"  # iw, ais or bdmc
+    capture: str = "auto"  # chunks (IW) or densities (AIS) captured once and replayed: auto, on or off
     # AIS/BDMC settings (None: their defaults, ANNEALING_DEFAULTS; refused with --method iw)
     num_chains: Optional[int] = None
     num_steps: object = None  # one or a list; afterwards ``steps`` (sorted)
@@ -226,6 +227,7 @@ class EvaluateOptions:
 
     def __post_init__(self):
         check_choice("--method", self.method, ("iw", "ais", "bdmc"))
+        check_choice("--capture", self.capture, CAPTURE_MODES)
         given = [flag(f) for f in ANNEALING_DEFAULTS if getattr(self, f) is not None]
         if self.method == "iw" and given:
             raise OptionError(f"{', '.join(given)} belong to --method ais or bdmc (annealed importance sampling); "

@@ -180,6 +180,8 @@ CASES = [
     ("devices > batch", ["train", *TINY, "--batch-size", "2", "--devices", "3", "--out", "{case}/o"],
      "--batch-size 2 is smaller than the 3 processes", None),
     ("evaluate devices 0", ["evaluate", "{runs}/vae", "--devices", "0"], "--devices must be >= 1, got 0", None),
+    ("evaluate capture", ["evaluate", "{runs}/vae", "--capture", "yes"],
+     "--capture must be one of auto, on, off, got 'yes'", None),
     ("lr 0", ["train", *TINY, "--lr", "0", "--out", "{case}/o"], "--lr must be a number > 0, got 0.0", None),
     ("lr <0", ["train", *TINY, "--lr", "-1", "--out", "{case}/o"], "--lr must be a number > 0, got -1.0", None),
     ("lr nan", ["train", *TINY, "--lr", "nan", "--out", "{case}/o"], "--lr must be a number > 0, got nan", None),

@@ -60,6 +60,9 @@ def add_parser(sub) -> None:
                    "(checked to be the same data by its content hash; one run only)")
     e.add_argument("--max-elements", type=int, default=4096,
                    help="datapoints x particles per vectorized block, >= 1: bounds memory (see README)")
+    e.add_argument("--capture", default="auto", metavar="auto|on|off",
+                   help="run guide and model captured once and replayed, with the same numbers (default auto: for "
+                        "long evaluations, where valid; on: an error where not valid)")
     e.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--devices", type=int, metavar="N", help="evaluate in N processes, the datapoints shared out "
@@ -93,7 +96,7 @@ def _evaluate(args) -> int:
                            max_elements=args.max_elements, device=args.device, proposal=args.proposal,
                            method=args.method, num_chains=args.num_chains, num_steps=args.num_steps,
                            schedule=args.schedule, leapfrog_steps=args.leapfrog_steps, init=args.init,
-                           tune_chains=args.tune_chains, step_size=args.step_size)
+                           tune_chains=args.tune_chains, step_size=args.step_size, capture=args.capture)
     if opts.method != "iw":
         from .evaluate_annealed import run_annealed
 
@@ -205,7 +208,7 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     x, y = x[:n], (y[:n] if y is not None else None)  # (a memory-mapped split is read here)
     est = evaluate_model(model, x, y, k=opts.k, seed=opts.seed, max_elements=opts.max_elements,
                          progress=not args.no_progress and sys.stderr.isatty(), nested_k=opts.ks[:-1],
-                         proposal=proposal)
+                         proposal=proposal, capture=opts.capture)
     about = {"split": opts.split, "checkpoint": opts.checkpoint, "dataset": cfg["dataset"], "model": cfg["model"],
              "loss": cfg["loss"], "machine": machine(), "load_before": list(load_before),
              "load_after": list(os.getloadavg())}

@@ -77,7 +77,7 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
     load_before = os.getloadavg()
     model, cfg = run.model, run.config.to_dict()
     common = dict(opts.ais_options(steps), seed=opts.seed, max_elements=opts.max_elements, progress=progress,
-                  device=model.device)
+                  device=model.device, capture=opts.capture)  # (not an input: the numbers are the same)
     about = {"split": opts.split if opts.method == "ais" else "simulated", "checkpoint": opts.checkpoint,
              "dataset": cfg["dataset"], "model": cfg["model"], "loss": cfg["loss"], "machine": machine(),
              "inputs": settings}

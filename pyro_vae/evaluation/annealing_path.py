@@ -85,6 +85,7 @@ class AnnealingPath:
         self.observed = {s["name"] for s in _sample_sites(pt.model_trace) if s["is_observed"]}
         self.enum_dims = bool(summed) or any(_is_enumerated(s) for s in _sample_sites(pt.model_trace))
         self.guide_fns = self._fixed_guide_fns() if init == "guide" else None
+        self.graph = None  # a(u), b(u) traced once (capture()), replayed under autograd by evaluate()
 
     # ---- coordinates ------------------------------------------------------------------------------
     def initial_u(self) -> dict:
@@ -145,23 +146,48 @@ class AnnealingPath:
             z, log_det = self.to_z(u_start)
         return self._guide_log_density(z) + log_det, log_b
 
+    def _densities(self, *flat):
+        """:meth:`log_densities` of the sites' values in order (from the guide: twice, ``u`` then
+        ``u_start``), the function :meth:`capture` traces."""
+        n = len(self.sites)
+        u = dict(zip(self.sites, flat[:n]))
+        return self.log_densities(u, dict(zip(self.sites, flat[n:])) if self.init == "guide" else None)
+
+    def capture(self) -> Optional[str]:
+        """Trace :math:`a(u), b(u)` once for this block, at the ATen level and without their
+        backward (:func:`pyro_vae.training.capture.trace_graph`); :meth:`evaluate` then replays the
+        forward operations under autograd, which differentiates them as it does the eager ones,
+        with no Pyro handlers per evaluation. The block's data and guide distributions are
+        constants of the graph, hence one trace per block. Returns why it failed, or None."""
+        from ..training.capture import trace_graph  # (training imports evaluation: not at the top)
+
+        u = self.initial_u()
+        values = [u[k] for k in self.sites]
+        values += [v.clone() for v in values] if self.init == "guide" else []  # two inputs, not one tensor twice
+        try:
+            self.graph = trace_graph(self._densities, *values, scoped_params=False)
+        except Exception as e:  # noqa: BLE001 - any failure of the tracer means: run eagerly
+            return f"capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+        return None
+
     def evaluate(self, u: dict) -> State:
         """:math:`a, b` and their gradients at ``u`` (gradients w.r.t. ``u`` only).
 
         From the guide, :math:`a` and :math:`b` are computed from two copies of ``u`` (leaves of
         their own), and one backward pass of :math:`a + b` gives each its gradient; from the prior
         both come from one model run, and take a backward pass each."""
+        densities = self._densities if self.graph is None else self.graph
         with torch.enable_grad():
             leaves = {k: v.detach().requires_grad_(True) for k, v in u.items()}
             inputs = [leaves[k] for k in self.sites]
             if self.init == "guide":
                 starts = {k: v.detach().requires_grad_(True) for k, v in u.items()}
-                log_a, log_b = self.log_densities(leaves, starts)
+                log_a, log_b = densities(*inputs, *[starts[k] for k in self.sites])
                 grads = torch.autograd.grad(log_a.sum() + log_b.sum(), [starts[k] for k in self.sites] + inputs,
                                             allow_unused=True)
                 grad_a, grad_b = grads[:len(inputs)], grads[len(inputs):]
             else:
-                log_a, log_b = self.log_densities(leaves)
+                log_a, log_b = densities(*inputs)
                 grad_a = torch.autograd.grad(log_a.sum(), inputs, retain_graph=True, allow_unused=True)
                 grad_b = torch.autograd.grad(log_b.sum(), inputs, allow_unused=True)
         def filled(grads):  # a site that a density does not depend on has gradient 0

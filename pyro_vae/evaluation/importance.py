@@ -29,8 +29,9 @@ import pyro.poutine as poutine
 import torch
 
 from .. import distributed
-from ..infer.particles import _is_enumerated, guess_max_plate_nesting, trace_particles
+from ..infer.particles import _is_enumerated, guess_max_plate_nesting
 from ..errors import DataError, InferenceError
+from .chunks import ChunkRunner, chunk_outputs
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
 from .kl import closed_form_kl, closed_form_obstacle, latent_parents
 from .result import COLUMNS, NESTED_COLUMNS, LogLikelihoodEstimate
@@ -113,6 +114,7 @@ def evaluate_log_likelihood(
     nested_k: Sequence[int] = (),
     proposal: str = "guide",
     method: str = "iw",
+    capture: str = "auto",
     **ais_options,
 ):
     """Per-datapoint IW estimate of log p(x) with ``k`` samples, ELBO, KL and diagnostics.
@@ -130,6 +132,9 @@ def evaluate_log_likelihood(
     :param max_elements: bound on datapoints x particles per vectorized run (memory bound).
     :param num_dims: data dimensions per datapoint; when given, bits/dim are reported.
     :param device: where to run the blocks (default: where the data are).
+    :param capture: ``"auto"``, ``"on"`` or ``"off"``: run the chunks of guide and model captured
+        once and replayed (:mod:`.chunks`; the same values, less Python per chunk); ``auto`` does
+        so for long evaluations where capture is valid.
     :param method: ``"iw"`` (this function, a :class:`LogLikelihoodEstimate`) or ``"ais"``:
         annealed importance sampling (:func:`pyro_vae.evaluation.ais.evaluate_ais`, an
         :class:`~pyro_vae.evaluation.ais.AISEstimate`), whose options (``num_chains``,
@@ -177,6 +182,7 @@ def evaluate_log_likelihood(
     kl_closed = None  # decided on the first chunk: the structure of the pair does not change
     kl_note = None
     starts, lo, hi = distributed.my_blocks(n, b)  # all blocks in one process; a contiguous run of them per rank
+    chunks = ChunkRunner(model, guide, max_plate_nesting, data_plate, capture, len(starts) * math.ceil(k / c))
     psis_start, psis_rows_used = lo, 0
     bar = tqdm(total=hi - lo, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
     for start in starts:
@@ -188,27 +194,25 @@ def evaluate_log_likelihood(
         log_w, kl_draws = [], []
         for chunk_start in range(0, k, c):
             size = min(c, k - chunk_start)
-            with pyro.validation_enabled(validate and start == starts[0] and chunk_start == 0):
-                pt = trace_particles(model, guide, batch, num_particles=size,
-                                     max_plate_nesting=max_plate_nesting, data_plate=data_plate)
-            lw = pt.log_weights()
-            kl = closed_form_kl(pt) if kl_closed is not False else None
-            if kl_closed is None:
+            with_means = diagnostics and chunk_start == 0
+            if kl_closed is None:  # the first chunk: decides the KL's kind (the pair's structure does not change)
+                with pyro.validation_enabled(validate):
+                    pt = chunks.traces(batch, size)
                 kl_note = closed_form_obstacle([s["name"] for s in pt.latent_sites()], parents)
-                if kl is None and kl_note is None:
+                if kl_note is None and closed_form_kl(pt) is None:
                     kl_note = "a latent has no registered closed-form KL or is enumerated"
                 kl_closed = kl_note is None
-            if not kl_closed:  # Monte Carlo: log q(z|x) - log p(z) = log p(x|z) - log w per draw
-                log_p_obs = pt.sum_out_enumeration(pt.model_log_joint(observed=True))
-                kl = log_p_obs - lw
+                lw, kl, chunk_means = chunk_outputs(pt, kl_closed, with_means)
+                del pt
+            else:
+                lw, kl, chunk_means = chunks(batch, size, kl_closed, with_means)
             log_w.append(lw)
             kl_draws.append(kl)
-            if diagnostics and chunk_start == 0:
-                for name, m in _posterior_means(pt).items():
-                    if name not in means:
-                        means[name] = np.empty((n, m.shape[1]))
-                    means[name][start:stop] = m.double().cpu().numpy()
-            del pt, lw, kl
+            for name, m in chunk_means.items():
+                if name not in means:
+                    means[name] = np.empty((n, m.shape[1]))
+                means[name][start:stop] = m.double().cpu().numpy()
+            del lw, kl, chunk_means
         log_w = torch.cat(log_w, 0)  # [K, B]
         kl_draws = torch.cat(kl_draws, 0).double()  # [K, B]
         block = {

@@ -161,6 +161,24 @@ def _signature(batch: tuple) -> tuple:
     return tuple((tuple(t.shape), t.dtype, str(t.device)) if torch.is_tensor(t) else ("const", t) for t in batch)
 
 
+def trace_graph(fn, *inputs, scoped_params: bool = True) -> "torch.fx.GraphModule":
+    """``fn(*inputs)`` traced at the ATen level (``make_fx``) and simplified (:mod:`.graph_passes`).
+
+    Tracing runs ``fn`` once: on a forked generator, so the replay that follows draws the noise the
+    eager call would have drawn; with validation off and the handlers above blocked; with
+    ``scoped_params``, in a scoped param store, so that ``pyro.module`` leaves the user's store alone
+    (the training step swaps the parameters for graph inputs); without, against the user's store
+    (an evaluation reads the parameters as they are, ``pyro.param`` ones included)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    leaves = [t for t in torch.utils._pytree.tree_leaves(inputs) if torch.is_tensor(t)]
+    devices = sorted({t.device.index or 0 for t in leaves if t.device.type == "cuda"})
+    store = pyro.get_param_store().scope() if scoped_params else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=devices), store, pyro.validation_enabled(False), poutine.block():
+        graph = make_fx(fn, tracing_mode="real")(*inputs)
+    return simplify(graph)
+
+
 class _Program(torch.nn.Module):
     """The step as a module whose parameters :func:`torch.func.functional_call` can swap for the
     graph's inputs: ``forward(batch) -> [loss, grad, ...]`` for the parameters with a gradient."""
@@ -248,8 +266,6 @@ class CapturedStep:
         return params, list(self.module.named_buffers())
 
     def _capture(self, model, guide, batch):
-        from torch.fx.experimental.proxy_tensor import make_fx
-
         params, buffers = self._state()
         recorded_model, recorded_guide, sites = _recorded(model, guide)
         program = _Program(self.module, self.loss, recorded_model, recorded_guide)
@@ -262,14 +278,7 @@ class CapturedStep:
 
         start = time.perf_counter()
         flat = [p.detach() for _, p in params] + [b for _, b in buffers]
-        devices = sorted({t.device.index or 0 for t in flat if t.device.type == "cuda"})
-        # tracing runs the step once: on a forked generator, so the replay that follows draws
-        # the noise the eager step would have drawn; in a scoped param store, so pyro.module
-        # leaves the user's store alone
-        with torch.random.fork_rng(devices=devices), pyro.get_param_store().scope(), \
-                pyro.validation_enabled(False), poutine.block():
-            graph = make_fx(step, tracing_mode="real")(flat, *batch)
-        simplify(graph)
+        graph = trace_graph(step, flat, *batch)
         self.capture_seconds += time.perf_counter() - start
         return graph, program.has_grad, sites
 

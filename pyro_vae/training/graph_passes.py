@@ -9,7 +9,10 @@ costing a dispatch at every replay:
 * constants: work on tensors whose values do not depend on any input (a standard-normal prior's
   ``new_zeros``/``new_ones``, their expansions, powers and logs) is computed once at capture and
   kept in the graph as a constant; ``x - c`` and ``x + c`` with ``c`` all zeros and ``x * c``,
-  ``x / c`` with ``c`` all ones then drop too.
+  ``x / c`` with ``c`` all ones then drop too;
+* broadcast work: a pointwise operation or a sum on tensors that are only expansions of smaller
+  ones (the guide's ``[B, D]`` parameters scored at ``[K, B, D]`` particles, a closed-form KL) is
+  computed on the small tensors and expanded after (:func:`sink_expands`).
 
 Each rewrite is exact (bit for bit, up to the sign of a zero). Random and in-place operations are
 never folded: every replay still draws its own noise.
@@ -130,9 +133,117 @@ def drop_neutral_constants(gm: fx.GraphModule) -> int:
     return dropped
 
 
+def _small_form(node, dtype) -> "tuple | None":
+    """``(small, shape)`` when ``node`` is ``expand(small)`` or a folded constant of one value
+    (``small``: that value as a 0-dim constant), in ``dtype``; else None."""
+    if not isinstance(node, fx.Node):
+        return None
+    value = _val(node)
+    if value is None or value.dtype != dtype:
+        return None
+    if node.op == "call_function" and node.target == aten.expand.default:
+        small = _val(node.args[0])
+        return (node.args[0], tuple(small.shape)) if small is not None and small.dtype == dtype else None
+    if _constant_value(node) is not None:
+        return node, ()
+    return None
+
+
+def _is_pointwise(node: fx.Node) -> bool:
+    target = node.target
+    return (node.op == "call_function" and isinstance(target, torch._ops.OpOverload)
+            and torch.Tag.pointwise in target.tags and not target._schema.is_mutable
+            and torch.Tag.nondeterministic_seeded not in target.tags and not node.kwargs)
+
+
+def _scalar_constant(gm: fx.GraphModule, node: fx.Node, cache: dict) -> fx.Node:
+    """A 0-dim copy of the one-valued folded constant ``node``."""
+    if node not in cache:
+        value = _val(node)
+        name = f"{FOLDED}scalar_{len(cache)}"
+        gm.register_buffer(name, value.reshape(-1)[:1].reshape(()).clone())
+        with gm.graph.inserting_before(node):
+            cache[node] = gm.graph.get_attr(name)
+        cache[node].meta["val"] = getattr(gm, name)
+    return cache[node]
+
+
+def _scalar_operands(gm: fx.GraphModule, node: fx.Node, forms: list, scalars: dict) -> int:
+    """In a pointwise ``node`` whose other operands already have its shape, each one-valued folded
+    constant operand read as a 0-dim scalar (the same value against every element)."""
+    tensors = [a for a in node.args if isinstance(a, fx.Node)]
+    rest = [tuple(_val(a).shape) for a, f in zip(tensors, forms) if f is None or f[1] != ()]
+    if not rest or any(_val(a) is None for a in tensors) or torch.broadcast_shapes(*rest) != _val(node).shape:
+        return 0
+    swap = {a: _scalar_constant(gm, a, scalars) for a, f in zip(tensors, forms) if f is not None and f[1] == ()}
+    if not swap:
+        return 0
+    node.args = tuple(swap.get(a, a) if isinstance(a, fx.Node) else a for a in node.args)
+    return 1
+
+
+def sink_expands(gm: fx.GraphModule) -> int:
+    """Compute on the small tensors behind broadcasts: ``f(expand(a), expand(b)) ->
+    expand(f(a, b))`` for a pointwise ``f`` whose tensor arguments are all expansions (or folded
+    constants of one value), and ``sum(expand(a), dims) -> expand(sum(a, dims))`` when ``dims``
+    are not among the expanded ones. A VAE's guide and its closed-form KL live on ``[B, D]`` but
+    are broadcast to the particles ``[K, B, D]`` before Pyro scores them; this moves that work
+    back to ``[B, D]``. Each element is computed from the same elements by the same operation, so
+    values do not change. A graph output is materialized after the move (it must not be a broadcast
+    view: gradients are accumulated into in place); tensors an in-place operation uses are left as
+    they are. Returns how many operations moved."""
+    moved = 0
+    scalars: dict = {}
+    for node in list(gm.graph.nodes):
+        value = _val(node)
+        if value is None or any(user.op == "call_function" and isinstance(user.target, torch._ops.OpOverload)
+                                and user.target._schema.is_mutable for user in node.users):
+            continue
+        shape = tuple(value.shape)
+        if _is_pointwise(node):
+            tensors = [a for a in node.args if isinstance(a, fx.Node)]
+            forms = [_small_form(a, value.dtype) for a in tensors]
+            if not tensors or all(f is not None and f[1] == () for f in forms):
+                continue
+            if any(f is None for f in forms):  # cannot move: at least read one-valued constants as scalars
+                moved += _scalar_operands(gm, node, forms, scalars)
+                continue
+            small_shape = torch.broadcast_shapes(*[f[1] for f in forms])
+            if len(small_shape) > len(shape) or torch.Size(small_shape).numel() >= value.numel():
+                continue
+            smalls = {a: (_scalar_constant(gm, a, scalars) if f[1] == () else f[0]) for a, f in zip(tensors, forms)}
+            args = tuple(smalls.get(a, a) if isinstance(a, fx.Node) else a for a in node.args)
+        elif node.op == "call_function" and node.target == aten.sum.dim_IntList and not node.kwargs:
+            form = _small_form(node.args[0], value.dtype)
+            if form is None or form[1] == () or node.args[1] is None:
+                continue
+            big = tuple(_val(node.args[0]).shape)
+            small, small_shape = form
+            dims = [d - len(big) if d >= 0 else d for d in node.args[1]]
+            if any(-d > len(small_shape) or small_shape[d] != big[d] for d in dims):
+                continue  # a summed dim is an expanded one
+            args = (small, dims) + tuple(node.args[2:])
+        else:
+            continue
+        with gm.graph.inserting_before(node):
+            computed = gm.graph.call_function(node.target, args)
+            computed.meta["val"] = node.target(*[_stand_in(_val(a)) if isinstance(a, fx.Node) else a for a in args])
+            expanded = gm.graph.call_function(aten.expand.default, (computed, list(shape)))
+            expanded.meta["val"] = computed.meta["val"].expand(shape)
+            if any(user.op == "output" for user in node.users):  # an output is materialized, not a broadcast view
+                expanded = gm.graph.call_function(aten.clone.default, (expanded,),
+                                                  {"memory_format": torch.contiguous_format})
+                expanded.meta["val"] = computed.meta["val"].expand(shape).clone(memory_format=torch.contiguous_format)
+        node.replace_all_uses_with(expanded)
+        gm.graph.erase_node(node)
+        moved += 1
+    return moved
+
+
 def simplify(gm: fx.GraphModule) -> fx.GraphModule:
     """All the rewrites above, to a fixed point, then dead code removed."""
     fold_constants(gm)
+    sink_expands(gm)
     changed = True
     while changed:
         changed = False

@@ -89,6 +89,44 @@ def test_same_seed_same_numbers(float64):
     assert np.all(np.isfinite(d.log_px_ais)) and d.n == 10
 
 
+DIGITS = {"x_dim": 64, "kind": "binary", "image_shape": [8, 8], "num_classes": 10}
+
+
+@pytest.mark.parametrize("name,options,init", [("vae", {"z_dim": 4, "hidden": [32]}, "guide"),
+                                               ("hvae2", {"z1_dim": 8, "z2_dim": 4}, "guide"),
+                                               ("hvae2", {"z1_dim": 8, "z2_dim": 4}, "prior")])
+def test_captured_densities_give_the_eager_numbers_exactly(name, options, init):
+    """Each block's a(u), b(u) traced once and replayed under autograd: the same chains, bit for bit."""
+    torch.manual_seed(0)
+    m = build_model(name, DIGITS, **options)
+    x = torch.bernoulli(torch.full((6, 64), 0.3), generator=torch.Generator().manual_seed(0))
+    common = dict(num_chains=4, num_steps=5, leapfrog_steps=3, seed=1, progress=False, init=init, max_elements=16)
+    eager, replayed = (evaluate_ais(m.model, m.guide, x, capture=mode, **common) for mode in ("off", "on"))
+    for column, values in eager.values.items():
+        np.testing.assert_array_equal(replayed.values[column], values, err_msg=column)
+
+
+def test_densities_that_cannot_be_traced_stay_eager(monkeypatch, caplog):
+    """An IAF guide's density at a new point inverts the flow with a value-dependent loop."""
+    import logging
+
+    from pyro_vae.evaluation import ais
+    from pyro_vae.training.capture import CaptureError
+
+    torch.manual_seed(0)
+    m = build_model("vae_iaf", DIGITS, z_dim=4, hidden=[32], flow_hidden=[16], context=8)
+    x = torch.bernoulli(torch.full((3, 64), 0.3), generator=torch.Generator().manual_seed(0))
+    common = dict(num_chains=2, num_steps=3, leapfrog_steps=2, seed=1, progress=False)
+    with pytest.raises(CaptureError, match="AIS densities cannot be captured: capture failed"):
+        evaluate_ais(m.model, m.guide, x, capture="on", **common)
+    monkeypatch.setattr(ais, "CAPTURE_MIN_EVALUATIONS", 1)
+    with caplog.at_level(logging.WARNING, logger="pyro_vae"):
+        auto = evaluate_ais(m.model, m.guide, x, capture="auto", **common)
+    assert [r.getMessage()[:40] for r in caplog.records if r.name == "pyro_vae"] == [
+        "AIS densities not captured (run eagerly)"]
+    np.testing.assert_array_equal(auto.log_px_ais, evaluate_ais(m.model, m.guide, x, capture="off", **common).log_px_ais)
+
+
 # ---- a bimodal posterior far from the guide ---------------------------------------------------------
 SIGMA = 0.05
 DIM = 5

@@ -24,18 +24,18 @@ def _pair(guide="amortized"):
 
 def test_a_smaller_k_is_the_prefix_of_the_same_draws(float64, monkeypatch):
     """IW_K' is log mean exp of the first K' of each datapoint's K log weights, for every block."""
-    import pyro_vae.evaluation.importance as importance
+    import pyro_vae.evaluation.chunks as chunks
 
     m, x = _pair()
     seen = []
-    real = importance.trace_particles
+    real = chunks.trace_particles
 
     def recording(*args, **kwargs):
         pt = real(*args, **kwargs)
         seen.append(pt.log_weights().detach().clone())
         return pt
 
-    monkeypatch.setattr(importance, "trace_particles", recording)
+    monkeypatch.setattr(chunks, "trace_particles", recording)
     est = evaluate_log_likelihood(m.model, m.guide, x[:50], k=64, nested_k=[1, 8, 32], max_elements=640,
                                   progress=False)  # 10 datapoints x 64 particles per block, in one chunk
     log_w = torch.cat(seen, 1)  # [64, 50]
