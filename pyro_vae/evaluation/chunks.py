@@ -95,25 +95,25 @@ class ChunkRunner:
 
     def __call__(self, batch: tuple, size: int, kl_closed: bool, with_means: bool) -> tuple:
         """``(log_w, kl, means)`` of one chunk of ``size`` particles on ``batch``."""
-        from ..training.capture import _recorded, _signature, trace_graph, why_not_capturable
+        from ..training.capture import input_signature, recording, trace_graph, why_not_capturable
 
         if self.eager_reason is not None:
             return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
-        key = (_signature(batch), size, kl_closed, with_means)
+        key = (input_signature(batch), size, kl_closed, with_means)
         if key in self.graphs:
             return self.graphs[key](*batch)
         calls = self.calls[key] = self.calls.get(key, 0) + 1
         if calls == 1:
             return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
         if calls == 2:
-            model, guide, sites = _recorded(self.model, self.guide)
+            model, guide, sites = recording(self.model, self.guide)
             out = chunk_outputs(self.traces(batch, size, model, guide), kl_closed, with_means)
             self.structure[key] = sites
             reason = why_not_capturable(sites)
             if reason is not None:
                 self._refuse(reason)
             return out
-        model, guide, sites = _recorded(self.model, self.guide)
+        model, guide, sites = recording(self.model, self.guide)
 
         def chunk(*inputs):
             return chunk_outputs(self.traces(inputs, size, model, guide), kl_closed, with_means)

@@ -84,7 +84,7 @@ class _Structure(Messenger):
                                bool(getattr(fn, "has_rsample", False))))
 
 
-def _recorded(model, guide) -> tuple:
+def recording(model, guide) -> tuple:
     """``(model, guide, sites)``: both wrapped to record their :class:`Site` s into ``sites``."""
     sites: list = []
     return _Structure("model", sites)(model), _Structure("guide", sites)(guide), sites
@@ -157,7 +157,8 @@ def _float64(x):
     return x.double() if torch.is_tensor(x) else x
 
 
-def _signature(batch: tuple) -> tuple:
+def input_signature(batch: tuple) -> tuple:
+    """What a captured graph is specific to: each input's shape, dtype and device (a constant's value)."""
     return tuple((tuple(t.shape), t.dtype, str(t.device)) if torch.is_tensor(t) else ("const", t) for t in batch)
 
 
@@ -236,14 +237,14 @@ class CapturedStep:
         is the same), the rest replay."""
         if self.eager_reason is not None:
             return self.loss.loss_and_grads(model, guide, *batch)
-        key = _signature(batch)
+        key = input_signature(batch)
         if key in self.graphs:
             return self._replay(*self.graphs[key], batch)
         calls = self.calls[key] = self.calls.get(key, 0) + 1
         if calls == 1:
             return self.loss.loss_and_grads(model, guide, *batch)
         if calls == 2:
-            recorded_model, recorded_guide, sites = _recorded(model, guide)
+            recorded_model, recorded_guide, sites = recording(model, guide)
             value = self.loss.loss_and_grads(recorded_model, recorded_guide, *batch)
             self.structure[key] = sites
             reason = why_not_capturable(sites)
@@ -267,7 +268,7 @@ class CapturedStep:
 
     def _capture(self, model, guide, batch):
         params, buffers = self._state()
-        recorded_model, recorded_guide, sites = _recorded(model, guide)
+        recorded_model, recorded_guide, sites = recording(model, guide)
         program = _Program(self.module, self.loss, recorded_model, recorded_guide)
         n_params = len(params)
 
