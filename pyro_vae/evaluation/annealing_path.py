@@ -159,7 +159,7 @@ class AnnealingPath:
         forward operations under autograd, which differentiates them as it does the eager ones,
         with no Pyro handlers per evaluation. The block's data and guide distributions are
         constants of the graph, hence one trace per block. Returns why it failed, or None."""
-        from ..training.capture import trace_graph  # (training imports evaluation: not at the top)
+        from ..training.capture import capture_failure, trace_graph  # (training imports evaluation: not at the top)
 
         u = self.initial_u()
         values = [u[k] for k in self.sites]
@@ -167,7 +167,7 @@ class AnnealingPath:
         try:
             self.graph = trace_graph(self._densities, *values, scoped_params=False)
         except Exception as e:  # noqa: BLE001 - any failure of the tracer means: run eagerly
-            return f"capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+            return capture_failure(e)
         return None
 
     def evaluate(self, u: dict) -> State:

@@ -29,8 +29,10 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+import torch
+
 from ..errors import InferenceError
-from ..infer.particles import trace_particles
+from ..infer.particles import _is_enumerated, trace_particles
 from ..options import CAPTURE_MODES
 from .kl import closed_form_kl
 
@@ -40,17 +42,44 @@ LOG = logging.getLogger("pyro_vae")
 CAPTURE_MIN_CHUNKS = 1000
 
 
+def posterior_means(pt) -> dict:
+    """``{site: [N, D]}`` of :math:`E_q[z]` (averaged over particles) for continuous latents.
+
+    A latent drawn after enumerated guide sites (``z`` given the label ``y`` of M2) has one mean
+    per enumerated value; they are averaged with the guide's weights :math:`q(y \\mid x)`.
+    """
+    enumerated = [s for s in pt.guide_trace.nodes.values() if s["type"] == "sample" and _is_enumerated(s)]
+    out = {}
+    for site in pt.latent_sites():
+        if not torch.is_floating_point(site["value"]):
+            continue
+        try:  # a mean that is itself a Monte Carlo estimate (a flow posterior's): the K particles already are one
+            mean = site["value"] if getattr(site["fn"], "mean_is_monte_carlo", False) else site["fn"].mean
+        except (NotImplementedError, AttributeError):
+            mean = site["value"]
+        event_dim = site["fn"].event_dim
+        mean = mean.expand(site["value"].shape)
+        batch_shape = mean.shape[: mean.dim() - event_dim]
+        n_enum = len(batch_shape) + pt.particle_dim  # dims left of the particle dim
+        if n_enum > 0:
+            log_q = sum(s["fn"].log_prob(s["value"]) for s in enumerated).expand(batch_shape)
+            weights = (log_q - log_q.logsumexp(tuple(range(n_enum)), keepdim=True)).exp()
+            mean = (weights.reshape(batch_shape + (1,) * event_dim) * mean).sum(tuple(range(n_enum)))
+        # [K, ..., N, ..., event] -> average over particles -> [N, D]
+        mean = mean.mean(pt.particle_dim - event_dim, keepdim=True)
+        out[site["name"]] = mean.movedim(pt.data_plate.dim - event_dim, 0).reshape(pt.num_data, -1)
+    return out
+
+
 def chunk_outputs(pt, kl_closed: bool, with_means: bool) -> tuple:
     """``(log_w, kl, means)`` of one chunk's traces ``pt``: ``[K, B]``, ``[K, B]`` and
     ``{site: [B, D]}`` (empty unless ``with_means``)."""
-    from .importance import _posterior_means
-
     log_w = pt.log_weights()
     if kl_closed:
         kl = closed_form_kl(pt)
     else:  # Monte Carlo: log q(z|x) - log p(z) = log p(x|z) - log w per draw
         kl = pt.sum_out_enumeration(pt.model_log_joint(observed=True)) - log_w
-    return log_w, kl, (_posterior_means(pt) if with_means else {})
+    return log_w, kl, (posterior_means(pt) if with_means else {})
 
 
 class ChunkRunner:
@@ -95,7 +124,7 @@ class ChunkRunner:
 
     def __call__(self, batch: tuple, size: int, kl_closed: bool, with_means: bool) -> tuple:
         """``(log_w, kl, means)`` of one chunk of ``size`` particles on ``batch``."""
-        from ..training.capture import input_signature, recording, trace_graph, why_not_capturable
+        from ..training.capture import capture_failure, input_signature, recording, trace_graph, why_not_capturable
 
         if self.eager_reason is not None:
             return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
@@ -121,7 +150,7 @@ class ChunkRunner:
         try:
             graph = trace_graph(chunk, *batch, scoped_params=False)
         except Exception as e:  # noqa: BLE001 - any failure of the tracer means: run eagerly
-            self._refuse(f"capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})")
+            self._refuse(capture_failure(e))
             return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
         if sites != self.structure[key]:
             self._refuse("the model's structure changed between two calls with the same input shapes")

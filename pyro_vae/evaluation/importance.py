@@ -29,7 +29,7 @@ import pyro.poutine as poutine
 import torch
 
 from .. import distributed
-from ..infer.particles import _is_enumerated, guess_max_plate_nesting
+from ..infer.particles import guess_max_plate_nesting
 from ..errors import DataError, InferenceError
 from .chunks import ChunkRunner, chunk_outputs
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
@@ -66,35 +66,6 @@ def block_sizes(k: int, n: int, max_elements: int) -> tuple[int, int]:
     b = max(1, min(n, max_elements // k))
     c = max(1, min(k, max_elements // b))
     return b, c
-
-
-def _posterior_means(pt) -> dict:
-    """``{site: [N, D]}`` of :math:`E_q[z]` (averaged over particles) for continuous latents.
-
-    A latent drawn after enumerated guide sites (``z`` given the label ``y`` of M2) has one mean
-    per enumerated value; they are averaged with the guide's weights :math:`q(y \\mid x)`.
-    """
-    enumerated = [s for s in pt.guide_trace.nodes.values() if s["type"] == "sample" and _is_enumerated(s)]
-    out = {}
-    for site in pt.latent_sites():
-        if not torch.is_floating_point(site["value"]):
-            continue
-        try:  # a mean that is itself a Monte Carlo estimate (a flow posterior's): the K particles already are one
-            mean = site["value"] if getattr(site["fn"], "mean_is_monte_carlo", False) else site["fn"].mean
-        except (NotImplementedError, AttributeError):
-            mean = site["value"]
-        event_dim = site["fn"].event_dim
-        mean = mean.expand(site["value"].shape)
-        batch_shape = mean.shape[: mean.dim() - event_dim]
-        n_enum = len(batch_shape) + pt.particle_dim  # dims left of the particle dim
-        if n_enum > 0:
-            log_q = sum(s["fn"].log_prob(s["value"]) for s in enumerated).expand(batch_shape)
-            weights = (log_q - log_q.logsumexp(tuple(range(n_enum)), keepdim=True)).exp()
-            mean = (weights.reshape(batch_shape + (1,) * event_dim) * mean).sum(tuple(range(n_enum)))
-        # [K, ..., N, ..., event] -> average over particles -> [N, D]
-        mean = mean.mean(pt.particle_dim - event_dim, keepdim=True)
-        out[site["name"]] = mean.movedim(pt.data_plate.dim - event_dim, 0).reshape(pt.num_data, -1)
-    return out
 
 
 @torch.no_grad()

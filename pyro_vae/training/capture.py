@@ -157,6 +157,12 @@ def _float64(x):
     return x.double() if torch.is_tensor(x) else x
 
 
+def capture_failure(e: Exception) -> str:
+    """The one-line reason a trace failed (the error's type and the first line of its message)."""
+    first = str(e).splitlines()[0][:200] if str(e) else ""
+    return f"capture failed ({type(e).__name__}: {first})"
+
+
 def input_signature(batch: tuple) -> tuple:
     """What a captured graph is specific to: each input's shape, dtype and device (a constant's value)."""
     return tuple((tuple(t.shape), t.dtype, str(t.device)) if torch.is_tensor(t) else ("const", t) for t in batch)
@@ -254,7 +260,7 @@ class CapturedStep:
         try:
             graph, has_grad, sites = self._capture(model, guide, batch)
         except Exception as e:  # noqa: BLE001 - any failure of the tracer means: run eagerly
-            self._refuse(f"capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})")
+            self._refuse(capture_failure(e))
             return self.loss.loss_and_grads(model, guide, *batch)
         if sites != self.structure[key]:
             self._refuse("the model's structure changed between two calls with the same input shapes")
