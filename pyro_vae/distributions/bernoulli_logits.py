@@ -5,6 +5,8 @@ r"""A Bernoulli likelihood whose log-density is one multiply and one softplus.
 
 since :math:`\log\sigma(\ell) = \ell - \operatorname{softplus}(\ell)` and
 :math:`\log\sigma(-\ell) = -\operatorname{softplus}(\ell)`; stable for any :math:`\ell` (softplus is).
+The softplus is :func:`pyro_vae.distributions.softplus.softplus`, torch's in a vectorized form on
+CPU (2x faster there: half an IW evaluation's time was torch's softplus).
 torch's ``Bernoulli.log_prob`` computes the same through ``binary_cross_entropy_with_logits``,
 whose CPU kernel makes several more passes over the tensor (``log_sigmoid`` forward and backward,
 in-place subtractions and products): on a ``[20, 204, 784]`` block of an AIS evaluation the
@@ -14,8 +16,9 @@ Sampling, mean and support are torch's.
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from pyro.distributions import Bernoulli
+
+from .softplus import softplus
 
 
 class BernoulliLogits(Bernoulli):
@@ -31,4 +34,4 @@ class BernoulliLogits(Bernoulli):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        return value * self.logits - F.softplus(self.logits)
+        return value * self.logits - softplus(self.logits)
