@@ -40,7 +40,6 @@ weights are checked against the closed-form :math:`\log p(x)` of a linear-Gaussi
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
@@ -51,8 +50,8 @@ import torch
 
 from .. import distributed
 from ..errors import InferenceError
+from ..infer.graph_capture import check_capture_mode, refuse
 from ..infer.particles import guess_max_plate_nesting
-from ..options import CAPTURE_MODES
 from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
 from .hmc import TARGET_ACCEPT, StepSize, hmc_transition
 from .importance import DEFAULT_MAX_ELEMENTS, checked_data
@@ -209,8 +208,7 @@ def evaluate_ais(
     from tqdm.auto import tqdm
 
     check_ais_options(num_chains, num_steps, leapfrog_steps, tune_chains, step_size, target_accept, schedule, init)
-    if capture not in CAPTURE_MODES:
-        raise InferenceError(f"capture must be one of {', '.join(CAPTURE_MODES)}, got {capture!r}")
+    check_capture_mode(capture)
     captured = capture == "on" or (capture == "auto" and model_evaluations(1, num_steps, leapfrog_steps)
                                    >= CAPTURE_MIN_EVALUATIONS)
     data, n = checked_data(data, max_elements)
@@ -254,7 +252,7 @@ def evaluate_ais(
         if captured:
             reason = path.capture()
             if reason is not None:
-                captured = _not_captured(reason, capture)
+                captured = not refuse("AIS densities", capture, reason)
         state = None
         if start is not None:
             missing = [s for s in path.sites if s not in start]
@@ -291,16 +289,6 @@ def evaluate_ais(
         settings["tune_chains"] = 0
         settings["step_sizes"] = "replayed from the forward run" if start is not None else "given"
     return AISEstimate(values=values, settings=settings, num_dims=num_dims, log_w=all_log_w, step_sizes=used_all)
-
-
-def _not_captured(reason: str, capture: str) -> bool:
-    """The AIS densities run eagerly from here on (one log line), or an error under ``capture="on"``."""
-    from ..training.capture import CaptureError  # (training imports evaluation: not at the top)
-
-    if capture == "on":
-        raise CaptureError(f"capture on: the AIS densities cannot be captured: {reason}; use capture auto or off")
-    logging.getLogger("pyro_vae").warning(f"AIS densities not captured (run eagerly): {reason}")
-    return False
 
 
 def model_evaluations(chains: int, num_steps: int, leapfrog_steps: int) -> int:

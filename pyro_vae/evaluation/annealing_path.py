@@ -38,6 +38,7 @@ from torch.distributions import biject_to, transforms
 from torch.distributions.utils import _sum_rightmost
 
 from ..errors import InferenceError
+from ..infer.graph_capture import capture_failure, trace_graph
 from ..infer.particles import PARTICLE_PLATE, _is_enumerated, _sample_sites, trace_particles
 from .hmc import State
 
@@ -155,12 +156,10 @@ class AnnealingPath:
 
     def capture(self) -> Optional[str]:
         """Trace :math:`a(u), b(u)` once for this block, at the ATen level and without their
-        backward (:func:`pyro_vae.training.capture.trace_graph`); :meth:`evaluate` then replays the
+        backward (:func:`pyro_vae.infer.graph_capture.trace_graph`); :meth:`evaluate` then replays the
         forward operations under autograd, which differentiates them as it does the eager ones,
         with no Pyro handlers per evaluation. The block's data and guide distributions are
         constants of the graph, hence one trace per block. Returns why it failed, or None."""
-        from ..training.capture import capture_failure, trace_graph  # (training imports evaluation: not at the top)
-
         u = self.initial_u()
         values = [u[k] for k in self.sites]
         values += [v.clone() for v in values] if self.init == "guide" else []  # two inputs, not one tensor twice

@@ -7,11 +7,11 @@ or :math:`\log p(x \mid z) - \log w` by Monte Carlo) and, for the first chunk of
 diagnostics, the posterior means.
 
 The chunk's work depends only on the shapes of its inputs, as a training step's does, so it gets
-the training step's treatment (:mod:`pyro_vae.training.capture`): per key (the batch's shapes,
-dtypes and devices; the number of particles; the KL's kind; with means or not) call 1 runs
-eagerly (with Pyro's validation on the evaluation's first chunk), call 2 runs eagerly with the
-structure of the traces recorded, call 3 traces the chunk at the ATen level and checks that the
-structure is the same, and every later call replays the graph. The sampling operations are in
+the training step's treatment (:class:`pyro_vae.infer.graph_capture.CaptureSchedule`): per key
+(the batch's shapes, dtypes and devices; the number of particles; the KL's kind; with means or
+not) call 1 runs eagerly (with Pyro's validation on the evaluation's first chunk), call 2 runs
+eagerly with the structure of the traces recorded, call 3 traces the chunk at the ATen level and
+checks that the structure is the same, and every later call replays the graph. The sampling operations are in
 the graph and draw from the global generator in the eager order, so the replayed values equal the
 eager ones for the same seed (a test checks equality). The parameters are read as constants: a
 :class:`ChunkRunner` lives for one evaluation, during which they do not change.
@@ -19,24 +19,20 @@ eager ones for the same seed (a test checks equality). The parameters are read a
 A trace costs 0.2-3 s and a replay saves a few milliseconds of Python per chunk (Pyro's handlers,
 the trace's bookkeeping; ``benchmarks/eval_speed.py``), so ``capture="auto"`` captures only an
 evaluation of at least :data:`CAPTURE_MIN_CHUNKS` chunks, e.g. K=5000 on more than 500 images.
-Where capture is not valid (an enumerated or non-reparameterized site, a subsampling plate, a
-structure that changes, a trace that fails) the chunks stay eager with one log line (an error
+Where capture is not valid (an enumerated site, a subsampling plate, a structure that changes, a
+trace that fails; a non-reparameterized site is not a reason here: nothing is differentiated) the chunks stay eager with one log line (an error
 under ``capture="on"``).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
 import torch
 
-from ..errors import InferenceError
+from ..infer.graph_capture import CaptureSchedule, input_signature, trace_graph
 from ..infer.particles import _is_enumerated, trace_particles
-from ..options import CAPTURE_MODES
 from .kl import closed_form_kl
-
-LOG = logging.getLogger("pyro_vae")
 
 #: ``capture="auto"`` captures an evaluation of at least this many chunks (module docstring).
 CAPTURE_MIN_CHUNKS = 1000
@@ -92,68 +88,33 @@ class ChunkRunner:
 
     def __init__(self, model, guide, max_plate_nesting: int, data_plate: Optional[str], mode: str = "auto",
                  planned_chunks: int = 0):
-        if mode not in CAPTURE_MODES:
-            raise InferenceError(f"capture must be one of {', '.join(CAPTURE_MODES)}, got {mode!r}")
         self.model, self.guide = model, guide
-        self.max_plate_nesting, self.data_plate, self.mode = max_plate_nesting, data_plate, mode
-        self.eager_reason: Optional[str] = None
-        if mode == "off":
-            self.eager_reason = "capture is off"
-        elif mode == "auto" and planned_chunks < CAPTURE_MIN_CHUNKS:
-            self.eager_reason = f"{planned_chunks} chunks (capture from {CAPTURE_MIN_CHUNKS})"
-        self.calls: dict = {}      # key -> eager calls made
-        self.structure: dict = {}  # key -> the sites of its second eager call
-        self.graphs: dict = {}     # key -> captured graph
+        self.max_plate_nesting, self.data_plate = max_plate_nesting, data_plate
+        self.schedule = CaptureSchedule("IW evaluation", mode, gradients=False)
+        if mode == "auto" and planned_chunks < CAPTURE_MIN_CHUNKS:
+            self.schedule.eager_reason = f"{planned_chunks} chunks (capture from {CAPTURE_MIN_CHUNKS})"
 
     @property
     def captured(self) -> bool:
-        return bool(self.graphs)
+        return self.schedule.captured
+
+    @property
+    def eager_reason(self) -> Optional[str]:
+        return self.schedule.eager_reason
 
     def traces(self, batch: tuple, size: int, model=None, guide=None):
         """One eager run of the chunk: :class:`~pyro_vae.infer.particles.ParticleTraces`."""
         return trace_particles(model or self.model, guide or self.guide, batch, num_particles=size,
                                max_plate_nesting=self.max_plate_nesting, data_plate=self.data_plate)
 
-    def _refuse(self, reason: str) -> None:
-        from ..training.capture import CaptureError  # (training imports evaluation: not at the top)
-
-        if self.mode == "on":
-            raise CaptureError(f"capture on: the IW evaluation cannot be captured: {reason}; use capture auto or off")
-        LOG.warning(f"IW evaluation not captured (runs eagerly): {reason}")
-        self.eager_reason = reason
-
     def __call__(self, batch: tuple, size: int, kl_closed: bool, with_means: bool) -> tuple:
         """``(log_w, kl, means)`` of one chunk of ``size`` particles on ``batch``."""
-        from ..training.capture import capture_failure, input_signature, recording, trace_graph, why_not_capturable
+        def eager(model, guide):
+            return chunk_outputs(self.traces(batch, size, model, guide), kl_closed, with_means)
 
-        if self.eager_reason is not None:
-            return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
+        def trace(model, guide):
+            return trace_graph(lambda *inputs: chunk_outputs(self.traces(inputs, size, model, guide), kl_closed,
+                                                             with_means), *batch, scoped_params=False)
+
         key = (input_signature(batch), size, kl_closed, with_means)
-        if key in self.graphs:
-            return self.graphs[key](*batch)
-        calls = self.calls[key] = self.calls.get(key, 0) + 1
-        if calls == 1:
-            return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
-        if calls == 2:
-            model, guide, sites = recording(self.model, self.guide)
-            out = chunk_outputs(self.traces(batch, size, model, guide), kl_closed, with_means)
-            self.structure[key] = sites
-            reason = why_not_capturable(sites)
-            if reason is not None:
-                self._refuse(reason)
-            return out
-        model, guide, sites = recording(self.model, self.guide)
-
-        def chunk(*inputs):
-            return chunk_outputs(self.traces(inputs, size, model, guide), kl_closed, with_means)
-
-        try:
-            graph = trace_graph(chunk, *batch, scoped_params=False)
-        except Exception as e:  # noqa: BLE001 - any failure of the tracer means: run eagerly
-            self._refuse(capture_failure(e))
-            return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
-        if sites != self.structure[key]:
-            self._refuse("the model's structure changed between two calls with the same input shapes")
-            return chunk_outputs(self.traces(batch, size), kl_closed, with_means)
-        self.graphs[key] = graph
-        return graph(*batch)
+        return self.schedule.run(key, self.model, self.guide, eager, trace, replay=lambda graph: graph(*batch))

@@ -120,7 +120,7 @@ def evaluate_log_likelihood(
         from .ais import evaluate_ais
 
         return evaluate_ais(model, guide, data, seed=seed, max_elements=max_elements, data_plate=data_plate,
-                            progress=progress, num_dims=num_dims, device=device, **ais_options)
+                            progress=progress, num_dims=num_dims, device=device, capture=capture, **ais_options)
     if method != "iw":
         raise InferenceError(f"method must be iw or ais, got {method!r}")
     if ais_options:

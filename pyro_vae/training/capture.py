@@ -1,18 +1,16 @@
 r"""Capture a training step's loss and gradients once, replay it at every later step.
 
-A VAE's Pyro model and guide do the same work at every step: the handlers (trace, replay,
-plates, particle vectorization) only decide *which* tensor operations run, and they decide the
-same each time. So the step is traced once, at the ATen level, with
-``torch.fx.experimental.proxy_tensor.make_fx``: parameters, buffers and the batch are the
-graph's inputs; the loss and each parameter's gradient its outputs; the sampling operations are
-inside the graph, so each replay draws fresh noise from the global generator, as the eager step
-does. Replaying runs the recorded operations with no Python from Pyro, no handler stack and no
-autograd bookkeeping (the backward operations are in the graph, run under ``no_grad``).
+The step is traced at the ATen level (:func:`pyro_vae.infer.graph_capture.trace_graph`) with the
+parameters, buffers and the batch as the graph's inputs and the loss and each parameter's
+gradient as its outputs; the sampling operations are inside the graph, so each replay draws
+fresh noise from the global generator, as the eager step does. Replaying runs the recorded
+operations with no Python from Pyro, no handler stack and no autograd bookkeeping (the backward
+operations are in the graph, run under ``no_grad``).
 
 Per input signature (the batch's shapes, dtypes and devices: the short last batch is another
-one) the first call runs the ordinary eager Pyro step and records the structure of the traces
-(every sample site's name, shape, distribution and flags); the second call captures, checking
-that the structure is the same, and later calls replay.
+one) the schedule is :class:`~pyro_vae.infer.graph_capture.CaptureSchedule`'s: the first call
+runs the ordinary eager Pyro step, the second records the structure of the traces, the third
+captures (checking that the structure is the same), and later calls replay.
 
 Capture is not valid, and the step stays eager (``capture="auto"``, with one line saying why;
 an error under ``capture="on"``) when the step's work can change between calls without the input
@@ -22,86 +20,26 @@ loss whose step capture cannot reproduce, or a capture that fails (Python contro
 *values* reads a value back, which the tracer refuses). What no check sees is a model that
 changes its work by Python state after its first three steps: train it with ``capture="off"``.
 
+On CUDA the replay is one CUDA graph (:class:`~pyro_vae.infer.cuda_graphs.CUDAGraphReplay`), which
+launches the step's hundred-odd kernels with one call; where recording it fails, the step
+replays the ATen graph op by op, with one line saying why.
+
 Pyro's ``Trace_ELBO`` converts partial sums to Python floats while it runs; while tracing, those
 become float64 tensors (:func:`_tensor_valued_pyro_elbos`), the same arithmetic.
-
-Pyro's own JIT (``JitTrace_ELBO``) cannot serve here: it retraces at every step when the guide is a
-bound method, refuses networks registered with ``pyro.module``, and TorchScript is deprecated.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import NamedTuple, Optional
+from typing import Optional
 
-import pyro
-import pyro.poutine as poutine
 import torch
-from pyro.poutine.messenger import Messenger
-from pyro.poutine.subsample_messenger import _Subsample
 
-from ..errors import OptionError
-from ..options import CAPTURE_MODES
-from .graph_passes import simplify
-from .logging import LOG
+from ..infer.cuda_graphs import CUDAGraphReplay
+from ..infer.graph_capture import LOG, CaptureError, CaptureSchedule, capture_failure, input_signature, trace_graph
 
-class CaptureError(OptionError):
-    """``capture="on"`` and the step cannot be captured."""
-
-
-class Site(NamedTuple):
-    """One sample site of a step, as the structure check compares it (a plate: ``kind="plate"``,
-    ``shape=(size, subsample_size)``)."""
-
-    role: str  # "model" or "guide"
-    name: str
-    kind: str  # the distribution's class name
-    shape: tuple
-    observed: bool
-    enumerated: bool
-    reparameterized: bool
-
-
-class _Structure(Messenger):
-    """Records each sample site of ``role`` (``model``/``guide``) as the step runs, into a list
-    the model's and the guide's recorder share."""
-
-    def __init__(self, role: str, sites: list):
-        super().__init__()
-        self.role, self.sites = role, sites
-
-    def _postprocess_message(self, msg):
-        if msg["type"] != "sample":
-            return
-        fn, value = msg["fn"], msg["value"]
-        if isinstance(fn, _Subsample):
-            size = fn.size if fn.subsample_size is None else fn.subsample_size
-            self.sites.append(Site(self.role, msg["name"], "plate", (fn.size, size), True, False, True))
-            return
-        self.sites.append(Site(self.role, msg["name"], type(fn).__name__, tuple(getattr(value, "shape", ())),
-                               bool(msg["is_observed"]), bool(msg["infer"].get("enumerate")),
-                               bool(getattr(fn, "has_rsample", False))))
-
-
-def recording(model, guide) -> tuple:
-    """``(model, guide, sites)``: both wrapped to record their :class:`Site` s into ``sites``."""
-    sites: list = []
-    return _Structure("model", sites)(model), _Structure("guide", sites)(guide), sites
-
-
-def why_not_capturable(sites: list) -> Optional[str]:
-    """The reason a step with these :class:`Site` s cannot be replayed, or None."""
-    for site in sites:
-        if site.kind == "plate":
-            size, taken = site.shape
-            if taken < size:
-                return f"plate {site.name!r} subsamples ({taken} of {size}): its indices are drawn in Python"
-        elif site.enumerated:
-            return f"site {site.name!r} is enumerated (its sum over values is Pyro's job at each step)"
-        elif site.role == "guide" and not site.observed and not site.reparameterized:
-            return f"site {site.name!r} ({site.kind}) is not reparameterized (a score-function gradient)"
-    return None
+__all__ = ["CaptureError", "CapturedStep", "loss_and_gradients"]
 
 
 def _replayable_loss(loss) -> Optional[str]:
@@ -157,35 +95,6 @@ def _float64(x):
     return x.double() if torch.is_tensor(x) else x
 
 
-def capture_failure(e: Exception) -> str:
-    """The one-line reason a trace failed (the error's type and the first line of its message)."""
-    first = str(e).splitlines()[0][:200] if str(e) else ""
-    return f"capture failed ({type(e).__name__}: {first})"
-
-
-def input_signature(batch: tuple) -> tuple:
-    """What a captured graph is specific to: each input's shape, dtype and device (a constant's value)."""
-    return tuple((tuple(t.shape), t.dtype, str(t.device)) if torch.is_tensor(t) else ("const", t) for t in batch)
-
-
-def trace_graph(fn, *inputs, scoped_params: bool = True) -> "torch.fx.GraphModule":
-    """``fn(*inputs)`` traced at the ATen level (``make_fx``) and simplified (:mod:`.graph_passes`).
-
-    Tracing runs ``fn`` once: on a forked generator, so the replay that follows draws the noise the
-    eager call would have drawn; with validation off and the handlers above blocked; with
-    ``scoped_params``, in a scoped param store, so that ``pyro.module`` leaves the user's store alone
-    (the training step swaps the parameters for graph inputs); without, against the user's store
-    (an evaluation reads the parameters as they are, ``pyro.param`` ones included)."""
-    from torch.fx.experimental.proxy_tensor import make_fx
-
-    leaves = [t for t in torch.utils._pytree.tree_leaves(inputs) if torch.is_tensor(t)]
-    devices = sorted({t.device.index or 0 for t in leaves if t.device.type == "cuda"})
-    store = pyro.get_param_store().scope() if scoped_params else contextlib.nullcontext()
-    with torch.random.fork_rng(devices=devices), store, pyro.validation_enabled(False), poutine.block():
-        graph = make_fx(fn, tracing_mode="real")(*inputs)
-    return simplify(graph)
-
-
 class _Program(torch.nn.Module):
     """The step as a module whose parameters :func:`torch.func.functional_call` can swap for the
     graph's inputs: ``forward(batch) -> [loss, grad, ...]`` for the parameters with a gradient."""
@@ -201,81 +110,67 @@ class _Program(torch.nn.Module):
         return [value] + [g for g in grads if g is not None]
 
 
+class _Captured:
+    """One captured step: the ATen ``graph``, which parameters it gives a gradient
+    (``has_grad``), and on CUDA its :class:`CUDAGraphReplay` once recorded (``cuda``)."""
+
+    def __init__(self, graph, has_grad: list):
+        self.graph, self.has_grad = graph, has_grad
+        self.cuda: Optional[CUDAGraphReplay] = None
+
+
 class CapturedStep:
     """``loss.loss_and_grads`` for ``module``'s model and guide, captured per batch signature and
     replayed (module docstring). Drop-in for the loss in :func:`~.trainer.svi_step`.
 
     :param mode: ``"auto"`` (capture where valid, else eager with one warning), ``"on"`` (an
         error where not valid), ``"off"`` (always eager).
+    :param cuda_graphs: on CUDA, replay as one CUDA graph (module docstring); False replays the
+        ATen graph op by op.
     """
 
-    def __init__(self, loss, module: torch.nn.Module, mode: str = "auto"):
-        if mode not in CAPTURE_MODES:
-            raise OptionError(f"capture must be one of {', '.join(CAPTURE_MODES)}, got {mode!r}")
-        self.loss, self.module, self.mode = loss, module, mode
-        self.calls: dict = {}      # signature -> eager calls made
-        self.structure: dict = {}  # signature -> the sites of its second eager step
-        self.graphs: dict = {}     # signature -> (captured graph, which parameters get a gradient)
-        self.eager_reason: Optional[str] = None if mode != "off" else "capture is off"
-        self.capture_seconds = 0.0
-        unreproducible = _replayable_loss(loss) if self.eager_reason is None else None
+    def __init__(self, loss, module: torch.nn.Module, mode: str = "auto", cuda_graphs: bool = True):
+        self.loss, self.module, self.cuda_graphs = loss, module, cuda_graphs
+        self.schedule = CaptureSchedule("training step", mode, gradients=True, flag="--capture")
+        unreproducible = _replayable_loss(loss) if self.schedule.eager_reason is None else None
         if unreproducible is not None:
-            self._refuse(unreproducible)
+            self.schedule.refuse(unreproducible)
 
     def __getattr__(self, name):  # num_particles etc. of the wrapped loss
         return getattr(self.__dict__["loss"], name)
 
     @property
     def captured(self) -> bool:
-        return bool(self.graphs)
+        return self.schedule.captured
 
-    def _refuse(self, reason: str) -> None:
-        if self.mode == "on":
-            raise CaptureError(f"--capture on: the training step cannot be captured: {reason}; "
-                               f"use --capture auto or off")
-        LOG.warning(f"training step not captured (runs eagerly): {reason}")
-        self.eager_reason = reason
+    @property
+    def eager_reason(self) -> Optional[str]:
+        return self.schedule.eager_reason
+
+    @property
+    def graphs(self) -> dict:
+        return self.schedule.graphs
+
+    @property
+    def capture_seconds(self) -> float:
+        return self.schedule.capture_seconds
 
     # ---- the step ---------------------------------------------------------------------------------
     def loss_and_grads(self, model, guide, *batch) -> float:
-        """The first call per signature runs eagerly (it may guess plate nesting, validate), the
-        second eagerly with its structure recorded, the third captures (and checks the structure
-        is the same), the rest replay."""
-        if self.eager_reason is not None:
-            return self.loss.loss_and_grads(model, guide, *batch)
-        key = input_signature(batch)
-        if key in self.graphs:
-            return self._replay(*self.graphs[key], batch)
-        calls = self.calls[key] = self.calls.get(key, 0) + 1
-        if calls == 1:
-            return self.loss.loss_and_grads(model, guide, *batch)
-        if calls == 2:
-            recorded_model, recorded_guide, sites = recording(model, guide)
-            value = self.loss.loss_and_grads(recorded_model, recorded_guide, *batch)
-            self.structure[key] = sites
-            reason = why_not_capturable(sites)
-            if reason is not None:
-                self._refuse(reason)
-            return value
-        try:
-            graph, has_grad, sites = self._capture(model, guide, batch)
-        except Exception as e:  # noqa: BLE001 - any failure of the tracer means: run eagerly
-            self._refuse(capture_failure(e))
-            return self.loss.loss_and_grads(model, guide, *batch)
-        if sites != self.structure[key]:
-            self._refuse("the model's structure changed between two calls with the same input shapes")
-            return self.loss.loss_and_grads(model, guide, *batch)
-        self.graphs[key] = (graph, has_grad)
-        return self._replay(graph, has_grad, batch)
+        """The eager step, or the replay of its capture (:class:`CaptureSchedule`)."""
+        return self.schedule.run(input_signature(batch), model, guide,
+                                 eager=lambda m, g: self.loss.loss_and_grads(m, g, *batch),
+                                 trace=lambda m, g: self._capture(m, g, batch),
+                                 replay=lambda captured: self._replay(captured, batch))
 
     def _state(self):
         params = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
         return params, list(self.module.named_buffers())
 
-    def _capture(self, model, guide, batch):
+    def _capture(self, model, guide, batch) -> _Captured:
+        """The step traced with the parameters and buffers as inputs."""
         params, buffers = self._state()
-        recorded_model, recorded_guide, sites = recording(model, guide)
-        program = _Program(self.module, self.loss, recorded_model, recorded_guide)
+        program = _Program(self.module, self.loss, model, guide)
         n_params = len(params)
 
         def step(flat, *inputs):
@@ -283,22 +178,33 @@ class CapturedStep:
             swapped = {f"vae.{n}": t for (n, _), t in zip(params + buffers, live + list(flat[n_params:]))}
             return torch.func.functional_call(program, swapped, (live,) + inputs)
 
-        start = time.perf_counter()
         flat = [p.detach() for _, p in params] + [b for _, b in buffers]
         graph = trace_graph(step, flat, *batch)
-        self.capture_seconds += time.perf_counter() - start
-        return graph, program.has_grad, sites
+        return _Captured(graph, program.has_grad)
 
-    def _replay(self, graph, has_grad: list, batch) -> float:
+    def _replay(self, captured: _Captured, batch) -> float:
         params, buffers = self._state()
-        with torch.no_grad():
-            out = graph([p for _, p in params] + [b for _, b in buffers], *batch)
+        state = [p for _, p in params] + [b for _, b in buffers]
+        if captured.cuda is None and self.cuda_graphs and any(
+                torch.is_tensor(t) and t.device.type == "cuda" for t in batch):
+            start = time.perf_counter()
+            try:
+                captured.cuda = CUDAGraphReplay(captured.graph, state, batch)
+            except Exception as e:  # noqa: BLE001 - the op-by-op replay stays
+                LOG.warning(f"training step not recorded as a CUDA graph (replayed op by op): {capture_failure(e)}")
+                self.cuda_graphs = False
+            self.schedule.capture_seconds += time.perf_counter() - start
+        if captured.cuda is not None:
+            out, static = captured.cuda(state, batch), True  # outputs overwritten by the next replay
+        else:
+            with torch.no_grad():
+                out, static = captured.graph(state, *batch), False
         grads = iter(out[1:])
-        for (_, p), has in zip(params, has_grad):
+        for (_, p), has in zip(params, captured.has_grad):
             if has:
                 g = next(grads)
                 if p.grad is None:
-                    p.grad = g
+                    p.grad = g.clone() if static else g
                 else:
                     p.grad.add_(g)
         return float(out[0])

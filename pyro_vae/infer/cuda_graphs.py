@@ -1,0 +1,85 @@
+r"""Replay a captured graph (:mod:`.graph_capture`) on CUDA as one CUDA graph.
+
+On a GPU one training step of these networks is microseconds of arithmetic in about a hundred
+kernel launches, so replaying the captured ATen graph op by op still pays a launch and a few
+microseconds of Python per operation. A CUDA graph records the launches once and replays them
+with one call (``torch.cuda.CUDAGraph``).
+
+A CUDA graph reads and writes fixed addresses. So:
+
+* the *state* inputs (parameters and buffers) are used where they are: an optimizer updates them
+  in place. Their addresses are checked at every call; a moved tensor (``module.to(...)``, a
+  replaced parameter) means the graph is recorded again;
+* the *batch* inputs are copied into static tensors before each replay;
+* the outputs are the same tensors at every replay, overwritten by the next: a caller that keeps
+  one across calls must copy it.
+
+Random operations in a CUDA graph draw from the device's default CUDA generator, as eager
+operations do: at each replay PyTorch hands the graph the generator's current seed and offset and
+advances the offset by what the graph consumes (the graph-safe RNG of ``CUDAGeneratorImpl``), so
+a replay draws the numbers the eager operations would draw from the same generator state. The
+warm-up runs that CUDA graphs need (on a side stream, before recording) and the recording run on
+a forked generator and leave its state as they found it.
+
+Written and checked against the documented API of ``torch.cuda.graph``; its tests
+(``tests/cuda/``) run only where CUDA is available.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import torch
+
+#: Runs before recording, on a side stream (CUDA libraries allocate their workspaces on first use).
+WARMUP_RUNS = 2
+
+
+def _device(tensors: Sequence) -> Optional[torch.device]:
+    """The CUDA device of the first CUDA tensor among ``tensors``, or None."""
+    for t in tensors:
+        if torch.is_tensor(t) and t.device.type == "cuda":
+            return t.device
+    return None
+
+
+class CUDAGraphReplay:
+    """``fn(state, *batch)`` recorded as a CUDA graph; ``self(state, batch)`` replays it.
+
+    :param fn: a function of a list of state tensors and the batch, returning a list of tensors,
+        with no host synchronisation (a captured :class:`torch.fx.GraphModule` is one).
+    :param state: tensors the graph reads in place (parameters, buffers).
+    :param batch: an example batch: its shapes, dtypes and device are the graph's.
+    """
+
+    def __init__(self, fn: Callable, state: list, batch: tuple):
+        self.fn = fn
+        self.device = _device(list(batch) + list(state))
+        if self.device is None:
+            raise ValueError("CUDA graphs need CUDA tensors")
+        self.static_batch = tuple(t.detach().clone() if torch.is_tensor(t) else t for t in batch)
+        self._record(state)
+
+    def _record(self, state: list) -> None:
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        with torch.cuda.device(index), torch.no_grad(), torch.random.fork_rng(devices=[index]):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(WARMUP_RUNS):
+                    self.fn(state, *self.static_batch)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.outputs = self.fn(state, *self.static_batch)
+        self.addresses = [t.data_ptr() for t in state]
+
+    def __call__(self, state: list, batch: tuple) -> list:
+        """The outputs of ``fn(state, *batch)``: static tensors, overwritten by the next call."""
+        if [t.data_ptr() for t in state] != self.addresses:
+            self._record(state)  # the state moved: record against its new addresses
+        for static, t in zip(self.static_batch, batch):
+            if torch.is_tensor(static):
+                static.copy_(t, non_blocking=True)
+        self.graph.replay()
+        return self.outputs
