@@ -6,11 +6,11 @@ r"""Softplus for the Bernoulli log-density, written for torch's CPU kernels.
 
 torch's CPU ``softplus`` evaluates ``log1p(exp(l))`` per element with a ``log1p`` that is not
 vectorized: on a ``[4096, 784]`` block of logits it takes 16 ms here, where ``exp`` and ``log``
-take 2 ms each. The right-hand form above runs as six vectorized passes (7-8 ms forward, 11-12 ms
-with its backward against 18-19 ms; ``[100, 784]``: 0.40 against 0.53 ms) and is one custom
-operator (``torch.ops.pyro_vae.softplus``), so a captured graph (:mod:`pyro_vae.training.capture`)
-keeps it as one node and its backward is the single product :math:`g\,\sigma(\ell)`, not the
-derivative of six passes.
+take 2 ms each. The right-hand form above runs as six vectorized passes on two temporaries
+(7-8 ms forward, 11-12 ms with its backward against 18-19 ms; ``[100, 784]``: 0.40 against
+0.53 ms) and is one custom operator (``torch.ops.pyro_vae.softplus``), so a captured graph
+(:mod:`pyro_vae.infer.graph_capture`) keeps it as one node and its backward is the single
+product :math:`g\,\sigma(\ell)`, not the derivative of six passes.
 
 Accuracy: :math:`e^{-|\ell|} \in (0, 1]`, so :math:`1 + e^{-|\ell|}` rounds to within half an ulp
 of 1 and its log is off by at most :math:`2^{-24}` (float32; :math:`2^{-53}` in float64) in absolute
@@ -36,7 +36,10 @@ MIN_ELEMENTS = 16384
 
 @torch.library.custom_op("pyro_vae::softplus", mutates_args=())
 def _softplus_cpu(logits: torch.Tensor) -> torch.Tensor:
-    return logits.clamp(min=0) + (-logits.abs()).exp().add(1).log()
+    # in place on its own temporaries: two block-sized allocations, not five (glibc's heap grew
+    # with the five, by hundreds of MB over a long evaluation; benchmarks/eval_speed.py)
+    out = logits.abs().neg_().exp_().add_(1).log_()
+    return out.add_(logits.clamp(min=0))
 
 
 @_softplus_cpu.register_fake
