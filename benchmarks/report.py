@@ -31,7 +31,9 @@ SECTIONS = [
      "(time / pure torch: lower is better; target <= 1.05 for the library with diagnostics off). Arms: the "
      "library as users get it (`capture=auto`: chunks captured once and replayed), the same eager "
      "(`capture=off`), the library with its diagnostics (k-hat, posterior means), and pythae's "
-     "one-datapoint-at-a-time loop (timed on a few images, scaled). All arms run in one process in paired "
+     "one-datapoint-at-a-time loop (timed on a few images, scaled); and `pure_torch + our softplus`, the "
+     "hand-written code with the vectorized CPU softplus the library's Bernoulli uses, whose column gives the "
+     "library's own overhead apart from that faster softplus. All arms run in one process in paired "
      "rounds, one segment of the images per round, in palindromic order; ratios are per round (median, "
      "quartiles) and totals are over all images. On a 2-core CPU the per-point loop is compute-bound (it "
      "re-encodes the image for every batch of 100 samples), so no vectorized implementation can be 20x faster "
@@ -42,10 +44,17 @@ SECTIONS = [
      "default, `pyro_vae/training/capture.py`), against a hand-written PyTorch step of the same network, loss and "
      "optimizer, in one process, in rounds of palindromic order; each ratio = median over rounds of that step's "
      "rate over pure PyTorch's (higher is better; target for the captured step >= 0.95 at batch 100), with "
-     "quartiles, the one-off capture cost and the load average. The second table builds the `elbo` step up from "
-     "pure PyTorch one stage at a time, each stage timed against pure PyTorch in the same way: the `handlers` "
+     "quartiles, the one-off capture cost and the load average. Pure PyTorch uses torch's `softplus`; the column "
+     "`captured / pure with our softplus` is the ratio to the same hand-written step with the library's vectorized "
+     "CPU softplus (used from 16384 logits: batch 100 and 500 here, not 20), the library's own overhead. The "
+     "second table builds the `elbo` step up from "
+     "pure PyTorch (with the library's softplus) one stage at a time, each stage timed against it in the same "
+     "way: the `handlers` "
      "stage runs the model/guide pair under Pyro's `poutine.trace`/`replay` and sums the log-densities by hand, "
-     "the cost of running a Pyro model/guide pair at every step; the `captured` stage runs none of it."),
+     "the cost of running a Pyro model/guide pair at every step; the `captured` stage runs none of it. On a "
+     "lent GPU, `benchmarks/device_check.sh` runs the CUDA tests and this table on CUDA (`speed_cuda.json`), "
+     "where the captured step replays one CUDA graph and two arms join: the captured graph op by op, and the "
+     "hand-written step under a CUDA graph."),
     ("amortization_gap.json", "Amortization gap",
      "python benchmarks/amortization_gap.py",
      "Cremer, Li & Duvenaud (2018): per test image, a Gaussian q* fitted to that image alone (decoder frozen, "

@@ -9,14 +9,27 @@ tanh) at each batch size on binarized images, Adam 1e-3:
 * ``captured``: the same step captured once and replayed (:mod:`pyro_vae.training.capture`, the
   trainer's default); its one-off capture cost is reported;
 * ``pure``: the same objective and gradient written by hand in PyTorch (reparameterized; for DReG
-  the doubly reparameterized guide gradient), same optimizer.
+  the doubly reparameterized guide gradient), same optimizer, torch's ``F.softplus`` in the
+  Bernoulli log-density;
+* ``pure_same``: ``pure`` with :func:`pyro_vae.distributions.softplus.softplus`, the vectorized CPU
+  softplus the library's ``BernoulliLogits`` uses (from 16384 logits, i.e. batch >= 21 here): the
+  library's arithmetic written by hand, so ``captured_ratio_same`` is the library's own overhead
+  while ``captured_ratio`` also holds the faster softplus.
 
-All run in this process, in rounds of palindromic order (eager, captured, pure, pure, captured,
-eager; ``--steps`` steps each): each ``*_ratio`` is the median over rounds of that step's rate over
-pure PyTorch's within the round (higher is better; target for ``captured``: >= 0.95 at batch 100),
-with quartiles. The 1-minute load average is recorded before and after each row and at each
-round; rounds started above ``--max-load`` (default: this process's own threads plus 0.5 per
-core) are dropped and counted.
+On CUDA, where the captured step replays one CUDA graph
+(:class:`pyro_vae.infer.cuda_graphs.CUDAGraphReplay`), ``pure_same`` is ``pure`` (torch's softplus
+there) and two arms join: ``captured_ops`` (the captured graph replayed op by op, no CUDA graph)
+and ``pure_graphed`` (the hand-written forward and backward recorded as a CUDA graph, the
+optimizer outside, as in the library's step); ``captured_ratio_graphed`` is the library's step
+over that one.
+
+All run in this process, in rounds of palindromic order (eager, captured, ..., pure, pure_same,
+pure_same, pure, ..., captured, eager; ``--steps`` steps each): each ``*_ratio`` is the median over
+rounds of that step's rate over pure PyTorch's within the round (higher is better; target for
+``captured``: >= 0.95 at batch 100), with quartiles; ``*_ratio_same`` the same over
+``pure_same``. The 1-minute load average is recorded before and after each row and at each round;
+rounds started above ``--max-load`` (default: this process's own threads plus 0.5 per core) are
+dropped and counted.
 
     python benchmarks/speed.py                       # cpu, batch 20, 100 and 500
     python benchmarks/speed.py --device cuda
@@ -45,13 +58,13 @@ def _normal_log_prob(z, loc, scale):
     return (-0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * LOG_2PI).sum(-1)
 
 
-def pure_objective(vae, x, name, k):
+def pure_objective(vae, x, name, k, softplus=F.softplus):
     """The per-batch loss (negative objective) whose gradient each estimator follows, by hand."""
     loc, scale = vae.encoder(x)
     shape = (k,) + loc.shape if k > 1 else loc.shape
     z = loc + scale * torch.randn(shape, device=x.device)
     logits = vae.decoder(z)
-    log_lik = (x * logits - F.softplus(logits)).sum(-1)
+    log_lik = (x * logits - softplus(logits)).sum(-1)
     log_prior = (-0.5 * z ** 2 - 0.5 * LOG_2PI).sum(-1)
     if name == "meanfield":  # analytic KL(N(loc, scale) || N(0, I))
         kl = 0.5 * (loc ** 2 + scale ** 2 - 1.0 - 2 * scale.log()).sum(-1)
@@ -65,24 +78,70 @@ def pure_objective(vae, x, name, k):
     raise ValueError(name)
 
 
-def pure_dreg_step(vae, x, k, opt):
-    """DReG by hand: decoder gets the IWAE gradient, encoder sum_k w~_k^2 d log w_k / dz dz/dphi."""
+def _dreg_terms(vae, x, k, softplus=F.softplus):
+    """DReG by hand: ``(iwae_loss, encoder_surrogate)``; the decoder follows the IWAE loss's
+    gradient, the encoder the surrogate's, sum_k w~_k^2 d log w_k / dz dz/dphi."""
     loc, scale = vae.encoder(x)
     z = loc + scale * torch.randn((k,) + loc.shape, device=x.device)
     logits = vae.decoder(z)
-    log_lik = (x * logits - F.softplus(logits)).sum(-1)
+    log_lik = (x * logits - softplus(logits)).sum(-1)
     log_prior = (-0.5 * z ** 2 - 0.5 * LOG_2PI).sum(-1)
     log_q_stop = _normal_log_prob(z, loc.detach(), scale.detach())  # path derivative only
     log_w = log_prior + log_lik - log_q_stop
     w_tilde = log_w.detach().softmax(0)
-    dec_params = list(vae.decoder.parameters())
-    enc_params = list(vae.encoder.parameters())
-    iwae = -(log_w.logsumexp(0) - math.log(k)).sum()
-    iwae.backward(inputs=dec_params, retain_graph=True)
-    (-(w_tilde ** 2 * log_w).sum()).backward(inputs=enc_params)
+    return -(log_w.logsumexp(0) - math.log(k)).sum(), -(w_tilde ** 2 * log_w).sum()
+
+
+def pure_dreg_step(vae, x, k, opt, softplus=F.softplus):
+    """One DReG step by hand (:func:`_dreg_terms`)."""
+    iwae, surrogate = _dreg_terms(vae, x, k, softplus)
+    iwae.backward(inputs=list(vae.decoder.parameters()), retain_graph=True)
+    surrogate.backward(inputs=list(vae.encoder.parameters()))
     opt.step()
     opt.zero_grad(set_to_none=True)
     return float(iwae.detach())
+
+
+def pure_loss_and_grads(vae, x, name, k) -> list:
+    """``[loss, grad, ...]`` of the hand-written step, in ``vae.parameters()`` order (the CUDA-graph arm)."""
+    params = list(vae.parameters())
+    if name != "dreg":
+        loss = pure_objective(vae, x, name, k)
+        return [loss.detach()] + list(torch.autograd.grad(loss, params))
+    iwae, surrogate = _dreg_terms(vae, x, k)
+    decoder = {id(p) for p in vae.decoder.parameters()}
+    dec = [p for p in params if id(p) in decoder]
+    enc = [p for p in params if id(p) not in decoder]
+    grads = dict(zip(map(id, dec), torch.autograd.grad(iwae, dec, retain_graph=True)))
+    grads.update(zip(map(id, enc), torch.autograd.grad(surrogate, enc)))
+    return [iwae.detach()] + [grads[id(p)] for p in params]
+
+
+def graphed_steps(vae, opt, name, k, next_x):
+    """``steps(n)``: the hand-written step with its forward and backward recorded once as a CUDA
+    graph (:class:`pyro_vae.infer.cuda_graphs.CUDAGraphReplay`) and the optimizer outside, as in the
+    library's captured step."""
+    from pyro_vae.infer.cuda_graphs import CUDAGraphReplay
+
+    params = list(vae.parameters())
+    replay = []
+
+    def fn(state, x):
+        with torch.enable_grad():
+            return pure_loss_and_grads(vae, x, name, k)
+
+    def steps(n):
+        for _ in range(n):
+            x = next_x()
+            if not replay:
+                replay.append(CUDAGraphReplay(fn, params, (x,)))
+            out = replay[0](params, (x,))
+            for p, g in zip(params, out[1:]):
+                p.grad = g.clone()
+            float(out[0])
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    return steps
 
 
 def reference_vae(device):
@@ -117,17 +176,21 @@ def loss_steps(vae, opt, loss_fn, next_x):
 
 
 def make_steppers(name, k, device, x_all, batch):
-    """``{"eager": ..., "captured": ..., "pure": ...}``, each ``steps(n)``, on three copies of the
-    same seeded network; and the captured step (for its capture cost)."""
+    """``{"eager": ..., "captured": ..., "pure": ..., ...}``, each ``steps(n)`` on its own copy of
+    the same seeded network; and the captured step (for its capture cost). On CPU also
+    ``pure_same`` (the library's softplus by hand); on CUDA, where the captured step replays one
+    CUDA graph, also ``captured_ops`` (its graph replayed op by op) and ``pure_graphed`` (the
+    hand-written step under a CUDA graph)."""
     import pyro
 
     pyro.clear_param_store()
+    from pyro_vae.distributions.softplus import softplus
     from pyro_vae.infer.losses import make_loss
     from pyro_vae.training.capture import CapturedStep
     from pyro_vae.training.trainer import svi_step
 
-    (eager_vae, eager_opt), (cap_vae, cap_opt), (pure_vae, pure_opt) = (reference_vae(device) for _ in range(3))
     loss = make_loss(name, k)
+    cap_vae, cap_opt = reference_vae(device)
     captured = CapturedStep(make_loss(name, k), cap_vae, "on")
     batch_x = batch_sampler(x_all, batch, device, seed=0)
 
@@ -138,15 +201,25 @@ def make_steppers(name, k, device, x_all, batch):
                     svi_step(step_loss, vae, opt, (batch_x(),))
         return steps
 
-    if name != "dreg":
-        pure = loss_steps(pure_vae, pure_opt, lambda vae, x: pure_objective(vae, x, name, k), batch_x)
-    else:
-        def pure(steps):
-            for _ in range(steps):
-                pure_dreg_step(pure_vae, batch_x(), k, pure_opt)
+    def by_hand(vae, opt, sp):
+        if name != "dreg":
+            return loss_steps(vae, opt, lambda vae, x: pure_objective(vae, x, name, k, sp), batch_x)
 
-    return {"eager": stepper(loss, eager_vae, eager_opt), "captured": stepper(captured, cap_vae, cap_opt),
-            "pure": pure}, captured
+        def steps(n):
+            for _ in range(n):
+                pure_dreg_step(vae, batch_x(), k, opt, sp)
+        return steps
+
+    impls = {"eager": stepper(loss, *reference_vae(device)), "captured": stepper(captured, cap_vae, cap_opt)}
+    if device == "cuda":
+        ops_vae, ops_opt = reference_vae(device)
+        impls["captured_ops"] = stepper(CapturedStep(make_loss(name, k), ops_vae, "on", cuda_graphs=False),
+                                        ops_vae, ops_opt)
+        impls["pure_graphed"] = graphed_steps(*reference_vae(device), name, k, batch_x)
+    impls["pure"] = by_hand(*reference_vae(device), F.softplus)
+    if device == "cpu":
+        impls["pure_same"] = by_hand(*reference_vae(device), softplus)
+    return impls, captured
 
 
 def breakdown_steppers(device, x_all, batch):
@@ -157,6 +230,9 @@ def breakdown_steppers(device, x_all, batch):
     under ``poutine.trace`` / ``poutine.replay`` (``pyro.module``, plate, sample sites), the
     log-densities summed by hand; ``ours``: ``Trace_ELBO.loss_and_grads`` through the trainer's
     eager step; ``captured``: that step captured once and replayed.
+
+    The pure reference here is ``pure_same`` (the library's softplus written by hand), so that
+    each stage's added time is the library's, not the difference between two softplus kernels.
     """
     import pyro.distributions as dist
     import pyro.poutine as poutine
@@ -184,7 +260,7 @@ def breakdown_steppers(device, x_all, batch):
 
     return {"distributions": loss_steps(*reference_vae(device), distributions_loss, batch_x),
             "handlers": loss_steps(*reference_vae(device), handlers_loss, batch_x),
-            "ours": impls["eager"], "captured": impls["captured"]}, impls["pure"]
+            "ours": impls["eager"], "captured": impls["captured"]}, impls.get("pure_same", impls["pure"])
 
 
 def max_load_default() -> float:
@@ -194,8 +270,9 @@ def max_load_default() -> float:
 
 def time_rounds(impls: dict, rounds, steps, sync, max_load=None):
     """Rounds in palindromic order (A B C C B A): per round, each implementation's rate over both of
-    its halves; ``ratios[name]``: per-round rate over ``pure``'s. Pairing within a round cancels
-    the slow drift of a shared CPU that unpaired medians let through. Rounds started above
+    its halves; ``ratios[name]``: per-round rate over ``pure``'s (``ratios[name + "_same"]``: over
+    ``pure_same``'s, when timed). Pairing within a round cancels the slow drift of a shared CPU
+    that unpaired medians let through. Rounds started above
     ``max_load`` (1-minute load average) are dropped; returns ``(ratios, rates, loads, dropped)``."""
 
     def rate(fn):
@@ -206,7 +283,8 @@ def time_rounds(impls: dict, rounds, steps, sync, max_load=None):
         return steps / (time.perf_counter() - t0)
 
     names = list(impls)
-    ratios = {n: [] for n in names if n != "pure"}
+    refs = [r for r in ("pure", "pure_same") if r in names]
+    ratios = {n + ("_same" if ref == "pure_same" else ""): [] for ref in refs for n in names if n not in refs}
     rates = {n: [] for n in names}
     loads, dropped = [], 0
     for _ in range(rounds):
@@ -222,7 +300,10 @@ def time_rounds(impls: dict, rounds, steps, sync, max_load=None):
         for n in names:
             rates[n].append(per[n])
         for n in ratios:
-            ratios[n].append(per[n] / per["pure"])
+            if n.endswith("_same"):
+                ratios[n].append(per[n[: -len("_same")]] / per["pure_same"])
+            else:
+                ratios[n].append(per[n] / per["pure"])
     return ratios, rates, loads, dropped
 
 
@@ -269,15 +350,22 @@ def measure_row(name, k, batch, args, x_all, sync) -> dict:
            "capture_s": captured.capture_seconds}
     for n in impls:
         row[f"{n}_steps_per_s"] = statistics.median(rates[n])
-    for n in ("eager", "captured"):
-        row[f"{n}_ratio"] = statistics.median(ratios[n])
-        row[f"{n}_ratio_q1"], row[f"{n}_ratio_q3"] = quartiles(ratios[n])
+    if "pure_graphed" in rates:  # the library's CUDA-graph step against the hand-written one
+        ratios["captured_vs_graphed"] = [c / g for c, g in zip(rates["captured"], rates["pure_graphed"])]
+    for n, values in ratios.items():
+        stem, same = (n[: -len("_same")], "_same") if n.endswith("_same") else (n, "")
+        key = f"{stem}_ratio{same}" if stem != "captured_vs_graphed" else "captured_ratio_graphed"
+        row[key] = statistics.median(values)
+        row[f"{key}_q1"], row[f"{key}_q3"] = quartiles(values)
     row["load_rounds_median"] = statistics.median(loads)
     row["load_before"], row["load_after"] = load_before, list(os.getloadavg())
     print(f"{name:>9} K={k} batch {batch}: eager {row['eager_ratio']:.3f} "
           f"[{row['eager_ratio_q1']:.3f}, {row['eager_ratio_q3']:.3f}], captured {row['captured_ratio']:.3f} "
           f"[{row['captured_ratio_q1']:.3f}, {row['captured_ratio_q3']:.3f}] of pure PyTorch "
-          f"({row['pure_steps_per_s']:.1f} steps/s); capture {row['capture_s']:.2f} s; "
+          f"({row['pure_steps_per_s']:.1f} steps/s)"
+          + (f", {row['captured_ratio_same']:.3f} of pure PyTorch with our softplus" if "captured_ratio_same" in row
+             else f", {row['captured_ratio_graphed']:.3f} of pure PyTorch under a CUDA graph")
+          + f"; capture {row['capture_s']:.2f} s; "
           f"load {load_before[0]:.2f} -> {row['load_after'][0]:.2f}", flush=True)
     return row
 
@@ -305,11 +393,14 @@ def main():
         for item in args.estimators.split(","):
             name, k = item.split(":")
             rows.append(measure_row(name, int(k), batch, args, x_all, sync))
+    references = ([("captured_ratio_same", "captured / pure with our softplus")] if args.device == "cpu" else
+                  [("captured_ops_ratio", "captured op by op"), ("pure_graphed_ratio", "pure under a CUDA graph"),
+                   ("captured_ratio_graphed", "captured / pure under a CUDA graph")])
     table = markdown_table(rows, [
         ("estimator", "estimator"), ("k", "K"), ("batch", "batch"), ("pure_steps_per_s", "pure PyTorch steps/s"),
         ("eager_ratio", "eager ratio"), ("captured_ratio", "captured ratio"), ("captured_ratio_q1", "captured q1"),
-        ("captured_ratio_q3", "captured q3"), ("capture_s", "capture s"), ("rounds_kept", "rounds"),
-        ("load_rounds_median", "load (median of rounds)")])
+        ("captured_ratio_q3", "captured q3")] + references + [
+        ("capture_s", "capture s"), ("rounds_kept", "rounds"), ("load_rounds_median", "load (median of rounds)")])
     budget = (f"1-layer VAE 784-200-200-50 tanh, Adam 1e-3, device {args.device}; {args.rounds} palindromic "
               f"rounds of 2 x {args.steps} steps per implementation, rounds started above load "
               f"{args.max_load:.1f} dropped; medians and quartiles of the per-round ratio to pure PyTorch")
