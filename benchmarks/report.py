@@ -37,7 +37,10 @@ SECTIONS = [
      "rounds, one segment of the images per round, in palindromic order; ratios are per round (median, "
      "quartiles) and totals are over all images. On a 2-core CPU the per-point loop is compute-bound (it "
      "re-encodes the image for every batch of 100 samples), so no vectorized implementation can be 20x faster "
-     "there; that is a GPU target (not measured: no GPU was lent)."),
+     "there; that is a GPU target (not measured: no GPU was lent). The peak resident memory is glibc's more "
+     "than ours: once block-sized tensors have been freed, glibc raises its mmap threshold and serves them "
+     "from a heap that fragments (the 10000-image run peaked at 4.5 GB; the same five arms on 1000 images "
+     "peaked at 4.0 GB, and at 1.0 GB with `MALLOC_MMAP_THRESHOLD_=1048576`, AMD VM, 2026-12-04)."),
     ("speed_*.json", "Training speed against pure PyTorch",
      "python benchmarks/speed.py",
      "Steps per second of the trainer's SVI step, eager (`--capture off`) and captured once then replayed (the "
