@@ -11,17 +11,18 @@ the training step's treatment (:class:`pyro_vae.infer.graph_capture.CaptureSched
 (the batch's shapes, dtypes and devices; the number of particles; the KL's kind; with means or
 not) call 1 runs eagerly (with Pyro's validation on the evaluation's first chunk), call 2 runs
 eagerly with the structure of the traces recorded, call 3 traces the chunk at the ATen level and
-checks that the structure is the same, and every later call replays the graph. The sampling operations are in
-the graph and draw from the global generator in the eager order, so the replayed values equal the
-eager ones for the same seed (a test checks equality). The parameters are read as constants: a
+checks that the structure is the same, and every later call replays the graph. The sampling
+operations are in the graph and draw from the global generator in the eager order, so the
+replayed values equal the eager ones for the same seed (tests check equality; a moved operation
+can change the last bit, :mod:`pyro_vae.infer.graph_passes`). The parameters are read as constants: a
 :class:`ChunkRunner` lives for one evaluation, during which they do not change.
 
 A trace costs 0.2-3 s and a replay saves a few milliseconds of Python per chunk (Pyro's handlers,
 the trace's bookkeeping; ``benchmarks/eval_speed.py``), so ``capture="auto"`` captures only an
 evaluation of at least :data:`CAPTURE_MIN_CHUNKS` chunks, e.g. K=5000 on more than 500 images.
 Where capture is not valid (an enumerated site, a subsampling plate, a structure that changes, a
-trace that fails; a non-reparameterized site is not a reason here: nothing is differentiated) the chunks stay eager with one log line (an error
-under ``capture="on"``).
+trace that fails; a non-reparameterized site is not a reason here: nothing is differentiated) the
+chunks stay eager with one log line (an error under ``capture="on"``).
 """
 
 from __future__ import annotations

@@ -193,9 +193,9 @@ def sink_expands(gm: fx.GraphModule) -> int:
     are not among the expanded ones. A VAE's guide and its closed-form KL live on ``[B, D]`` but
     are broadcast to the particles ``[K, B, D]`` before Pyro scores them; this moves that work
     back to ``[B, D]``. Each element is computed from the same elements by the same operation (to
-    the last bit, up to the kernel path: module docstring). A graph output is materialized after the move (it must not be a broadcast
-    view: gradients are accumulated into in place); tensors an in-place operation uses are left as
-    they are. Returns how many operations moved."""
+    the last bit, up to the kernel path: module docstring). A graph output is materialized after
+    the move (it must not be a broadcast view: gradients are accumulated into in place); tensors
+    an in-place operation uses are left as they are. Returns how many operations moved."""
     moved = 0
     scalars: dict = {}
     for node in list(gm.graph.nodes):
