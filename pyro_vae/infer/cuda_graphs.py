@@ -35,7 +35,7 @@ import torch
 WARMUP_RUNS = 2
 
 
-def _device(tensors: Sequence) -> Optional[torch.device]:
+def cuda_device(tensors: Sequence) -> Optional[torch.device]:
     """The CUDA device of the first CUDA tensor among ``tensors``, or None."""
     for t in tensors:
         if torch.is_tensor(t) and t.device.type == "cuda":
@@ -54,7 +54,7 @@ class CUDAGraphReplay:
 
     def __init__(self, fn: Callable, state: list, batch: tuple):
         self.fn = fn
-        self.device = _device(list(batch) + list(state))
+        self.device = cuda_device(list(batch) + list(state))
         if self.device is None:
             raise ValueError("CUDA graphs need CUDA tensors")
         self.static_batch = tuple(t.detach().clone() if torch.is_tensor(t) else t for t in batch)

@@ -36,7 +36,7 @@ from typing import Optional
 
 import torch
 
-from ..infer.cuda_graphs import CUDAGraphReplay
+from ..infer.cuda_graphs import CUDAGraphReplay, cuda_device
 from ..infer.graph_capture import LOG, CaptureError, CaptureSchedule, capture_failure, input_signature, trace_graph
 
 __all__ = ["CaptureError", "CapturedStep", "loss_and_gradients"]
@@ -185,8 +185,7 @@ class CapturedStep:
     def _replay(self, captured: _Captured, batch) -> float:
         params, buffers = self._state()
         state = [p for _, p in params] + [b for _, b in buffers]
-        if captured.cuda is None and self.cuda_graphs and any(
-                torch.is_tensor(t) and t.device.type == "cuda" for t in batch):
+        if captured.cuda is None and self.cuda_graphs and cuda_device(batch) is not None:
             start = time.perf_counter()
             try:
                 captured.cuda = CUDAGraphReplay(captured.graph, state, batch)
