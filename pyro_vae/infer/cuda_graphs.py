@@ -21,8 +21,15 @@ a replay draws the numbers the eager operations would draw from the same generat
 warm-up runs that CUDA graphs need (on a side stream, before recording) and the recording run on
 a forked generator and leave its state as they found it.
 
-Written and checked against the documented API of ``torch.cuda.graph``; its tests
-(``tests/cuda/``) run only where CUDA is available.
+Every recording is checked before it is used: from one generator state, the recorded graph is
+replayed once and ``fn`` run op by op, and their outputs must agree (:data:`RTOL`, :data:`ATOL`;
+different noise or a stale address would differ by far more). Where they do not,
+:class:`CUDAGraphMismatch` is raised, and the caller replays op by op instead (the training step
+logs one line). So a fault of the graph path on some device or torch version costs speed, never
+numbers. The generator is left as it was found.
+
+Written against the documented API of ``torch.cuda.graph``; its tests (``tests/cuda/``) run only
+where CUDA is available.
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ import torch
 
 #: Runs before recording, on a side stream (CUDA libraries allocate their workspaces on first use).
 WARMUP_RUNS = 2
+#: How closely a recording's replay must match ``fn`` run op by op (the same kernels on the same
+#: numbers; the tolerance leaves room for a library that picks another algorithm inside a graph).
+RTOL, ATOL = 1e-4, 1e-5
+
+
+class CUDAGraphMismatch(RuntimeError):
+    """A recorded CUDA graph's replay does not give what its function gives op by op."""
 
 
 def cuda_device(tensors: Sequence) -> Optional[torch.device]:
@@ -40,6 +54,20 @@ def cuda_device(tensors: Sequence) -> Optional[torch.device]:
     for t in tensors:
         if torch.is_tensor(t) and t.device.type == "cuda":
             return t.device
+    return None
+
+
+def mismatch(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> Optional[str]:
+    """Where ``got`` and ``want`` disagree beyond :data:`RTOL`/:data:`ATOL` (NaN matches NaN), in
+    words, or None where they agree."""
+    if len(got) != len(want):
+        return f"{len(got)} outputs against {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.shape != w.shape:
+            return f"output {i} has shape {tuple(g.shape)} against {tuple(w.shape)}"
+        if not torch.allclose(g, w, rtol=RTOL, atol=ATOL, equal_nan=True):
+            worst = float((g - w).abs().nan_to_num(float("inf")).max())
+            return f"output {i}, max |difference| {worst:.3g}"
     return None
 
 
@@ -72,7 +100,20 @@ class CUDAGraphReplay:
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
                 self.outputs = self.fn(state, *self.static_batch)
+            self._check(state, index)
         self.addresses = [t.data_ptr() for t in state]
+
+    def _check(self, state: list, index: int) -> None:
+        """Raises :class:`CUDAGraphMismatch` unless one replay gives what ``fn`` gives op by op
+        from the same generator state (module docstring). Runs inside ``_record``'s forked
+        generator, which restores the caller's state afterwards."""
+        start = torch.cuda.get_rng_state(index)
+        expected = [t.clone() for t in self.fn(state, *self.static_batch)]
+        torch.cuda.set_rng_state(start, index)
+        self.graph.replay()
+        why = mismatch(self.outputs, expected)
+        if why is not None:
+            raise CUDAGraphMismatch(f"the CUDA graph's replay differs from the op-by-op replay: {why}")
 
     def __call__(self, state: list, batch: tuple) -> list:
         """The outputs of ``fn(state, *batch)``: static tensors, overwritten by the next call."""

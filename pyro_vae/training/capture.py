@@ -21,8 +21,9 @@ loss whose step capture cannot reproduce, or a capture that fails (Python contro
 changes its work by Python state after its first three steps: train it with ``capture="off"``.
 
 On CUDA the replay is one CUDA graph (:class:`~pyro_vae.infer.cuda_graphs.CUDAGraphReplay`), which
-launches the step's hundred-odd kernels with one call; where recording it fails, the step
-replays the ATen graph op by op, with one line saying why.
+launches the step's hundred-odd kernels with one call; each recording is checked against the op-by-op
+replay first, and where recording fails or its check does, the step replays the ATen graph op by op,
+with one line saying why.
 
 Pyro's ``Trace_ELBO`` converts partial sums to Python floats while it runs; while tracing, those
 become float64 tensors (:func:`_tensor_valued_pyro_elbos`), the same arithmetic.
@@ -182,22 +183,33 @@ class CapturedStep:
         graph = trace_graph(step, flat, *batch)
         return _Captured(graph, program.has_grad)
 
+    def _cuda_graph_outputs(self, captured: _Captured, state: list, batch) -> Optional[list]:
+        """The step's outputs replayed as a CUDA graph (recorded on first use, and again when the
+        state moved), or None where no CUDA graph is used: not on CUDA, turned off, or its recording
+        failed or failed its check (then one line, and op by op from here on)."""
+        if not self.cuda_graphs or cuda_device(batch) is None:
+            return None
+        start, recording = time.perf_counter(), captured.cuda is None
+        try:
+            if recording:
+                captured.cuda = CUDAGraphReplay(captured.graph, state, batch)
+            return captured.cuda(state, batch)
+        except Exception as e:  # noqa: BLE001 - the op-by-op replay stays
+            LOG.warning(f"training step not recorded as a CUDA graph (replayed op by op): {capture_failure(e)}")
+            self.cuda_graphs, captured.cuda = False, None
+            return None
+        finally:
+            if recording:  # a one-off cost, like the capture's
+                self.schedule.capture_seconds += time.perf_counter() - start
+
     def _replay(self, captured: _Captured, batch) -> float:
         params, buffers = self._state()
         state = [p for _, p in params] + [b for _, b in buffers]
-        if captured.cuda is None and self.cuda_graphs and cuda_device(batch) is not None:
-            start = time.perf_counter()
-            try:
-                captured.cuda = CUDAGraphReplay(captured.graph, state, batch)
-            except Exception as e:  # noqa: BLE001 - the op-by-op replay stays
-                LOG.warning(f"training step not recorded as a CUDA graph (replayed op by op): {capture_failure(e)}")
-                self.cuda_graphs = False
-            self.schedule.capture_seconds += time.perf_counter() - start
-        if captured.cuda is not None:
-            out, static = captured.cuda(state, batch), True  # outputs overwritten by the next replay
-        else:
+        out = self._cuda_graph_outputs(captured, state, batch)
+        static = out is not None  # a CUDA graph's outputs are overwritten by its next replay
+        if out is None:
             with torch.no_grad():
-                out, static = captured.graph(state, *batch), False
+                out = captured.graph(state, *batch)
         grads = iter(out[1:])
         for (_, p), has in zip(params, captured.has_grad):
             if has:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pyro_vae.evaluation import evaluate_model
-from pyro_vae.infer.cuda_graphs import CUDAGraphReplay
+from pyro_vae.infer.cuda_graphs import CUDAGraphMismatch, CUDAGraphReplay
 from pyro_vae.infer.losses import make_loss
 from pyro_vae.registry import build_model
 from pyro_vae.training import TrainConfig, train
@@ -50,6 +50,21 @@ def test_a_cuda_graph_replay_draws_the_eager_noise_and_follows_its_state():
     expected = fn([moved], x + 1)[0]
     torch.cuda.manual_seed(3)
     torch.testing.assert_close(replay([moved], (x + 1,))[0], expected)
+
+
+def test_a_recording_that_does_not_replay_its_function_is_refused_and_leaves_the_generator_alone():
+    calls = []
+
+    def fn(state, x):  # a Python value the recording bakes in: the 3rd call's, where op by op gives the 4th's
+        calls.append(1)
+        return [x * float(len(calls)) + torch.rand_like(x)]
+
+    x = torch.ones(3, device="cuda")
+    torch.cuda.manual_seed(7)
+    before = torch.cuda.get_rng_state()
+    with pytest.raises(CUDAGraphMismatch, match="differs from the op-by-op replay: output 0"):
+        CUDAGraphReplay(fn, [], (x,))
+    assert torch.equal(torch.cuda.get_rng_state(), before)
 
 
 @pytest.mark.parametrize("loss_name,particles", [("elbo", 1), ("iwae", 5), ("dreg", 5), ("piwae", 4)])

@@ -193,3 +193,43 @@ def test_a_non_finite_replayed_loss_drops_the_step():
     assert svi_step(step, model, opt, (bad,)) != svi_step(step, model, opt, (bad,))  # nan, twice
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_cuda_graph_check_tells_float_noise_from_a_different_result():
+    from pyro_vae.infer.cuda_graphs import ATOL, RTOL, mismatch
+
+    a = [torch.tensor(3.0), torch.randn(4, 5, generator=torch.Generator().manual_seed(0))]
+    assert mismatch(a, [t.clone() for t in a]) is None
+    assert mismatch(a, [a[0] * (1 + RTOL / 2), a[1] + ATOL / 2]) is None  # within the tolerance
+    other_noise = a[1] + torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
+    assert "output 1" in mismatch(a, [a[0], other_noise])
+    assert "output 0" in mismatch(a, [a[0] + 1e-2, a[1]])
+    assert mismatch([torch.tensor(float("nan"))], [torch.tensor(float("nan"))]) is None  # a NaN step stays NaN
+    assert "inf" in mismatch([torch.tensor(float("nan"))], [torch.tensor(1.0)])
+    assert "shape" in mismatch([torch.zeros(3)], [torch.zeros(4)])
+    assert "1 outputs against 2" == mismatch(a[:1], a)
+
+
+def test_a_cuda_graph_that_fails_its_check_leaves_the_op_by_op_replay(monkeypatch, caplog):
+    """The fallback's wiring, on CPU: where the CUDA graph cannot be used (here it is made to fail
+    its check), the step logs one line, replays op by op from then on, and gives the eager numbers."""
+    import pyro_vae.training.capture as capture
+    from pyro_vae.infer.cuda_graphs import CUDAGraphMismatch
+
+    attempts = []
+
+    def failing_replay(graph, state, batch):
+        attempts.append(len(state))
+        raise CUDAGraphMismatch("the CUDA graph's replay differs from the op-by-op replay: output 0")
+
+    monkeypatch.setattr(capture, "cuda_device", lambda tensors: torch.device("cpu"))  # as if on CUDA
+    monkeypatch.setattr(capture, "CUDAGraphReplay", failing_replay)
+    torch.manual_seed(0)
+    model = build_model("vae", DIGITS, z_dim=4, hidden=[32])
+    x, _ = _batch()
+    with caplog.at_level(logging.WARNING, logger="pyro_vae"):
+        step = _compare(model, "iwae", 3, (x,))
+    assert len(attempts) == 1 and not step.cuda_graphs  # tried once, then op by op
+    lines = [r.getMessage() for r in caplog.records if "CUDA graph" in r.getMessage()]
+    assert len(lines) == 1 and "replayed op by op" in lines[0] and "differs from the op-by-op" in lines[0]
+    assert all(c.cuda is None for c in step.graphs.values())
