@@ -19,6 +19,7 @@ import os
 import sys
 
 from .. import distributed
+from ..allocator import tune_malloc
 from ..errors import DistributedError, OptionError, PyroVAEError
 from . import compare, encode, evaluate, listings, sample, train
 
@@ -85,6 +86,7 @@ def _where() -> str:
 
 def main(argv=None) -> int:
     _log_to_stderr()
+    tune_malloc()  # the command owns its process: glibc set for block-sized tensors (pyro_vae/allocator.py)
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for --devices: the same command, N times
