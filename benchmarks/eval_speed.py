@@ -21,7 +21,8 @@ in palindromic order (A B C D, then D C B A), so that drift of the machine hits 
 Each arm's ratio to ``pure_torch`` is taken per round (median and quartiles over rounds); its
 total is the sum over rounds, i.e. the whole n. Each call of the library is one evaluation of a
 segment, which traces its graphs once (a fraction of a second per call, included). The load
-average is recorded before and after each round. Peak RSS is the whole process's (every arm).
+average is recorded before and after each round. Peak RSS is the whole process's (every arm);
+``eval_memory.py`` measures each arm's in its own process.
 
     python benchmarks/eval_speed.py --run-dir RUN --n 10000 --k 5000 --rounds 10   # the setting
 
@@ -192,7 +193,7 @@ def main():
                "rounds": args.rounds, "run_dir": str(run_dir), "machine": machine(), "rows": rows, "loads": loads,
                "load_before": list(load_before), "load_after": list(os.getloadavg()),
                "peak_rss_mb_process": peak_rss_mb(),
-               "targets": {"time_vs_pure_torch": "<= 1.05 (pyro_vae)", "peak_rss_mb": "<= 4096"},
+               "targets": {"time_vs_pure_torch": "<= 1.05 (pyro_vae)"},  # memory: eval_memory.py, per arm
                "notes": f"{args.rounds} paired rounds in palindromic order, one segment of {args.n // args.rounds} "
                         f"images each; load average {loads[0]['load_before'][0]:.2f} at the first round, "
                         f"{loads[-1]['load_after'][0]:.2f} after the last (this process's 2 threads count about 2); "

@@ -37,10 +37,10 @@ SECTIONS = [
      "rounds, one segment of the images per round, in palindromic order; ratios are per round (median, "
      "quartiles) and totals are over all images. On a 2-core CPU the per-point loop is compute-bound (it "
      "re-encodes the image for every batch of 100 samples), so no vectorized implementation can be 20x faster "
-     "there; that is a GPU target (not measured: no GPU was lent). The peak resident memory is glibc's more "
-     "than ours: once block-sized tensors have been freed, glibc raises its mmap threshold and serves them "
-     "from a heap that fragments (the 10000-image run peaked at 4.5 GB; the same five arms on 1000 images "
-     "peaked at 4.0 GB, and at 1.0 GB with `MALLOC_MMAP_THRESHOLD_=1048576`, AMD VM, 2026-12-04)."),
+     "there; that is a GPU target (not measured: no GPU was lent). The peak RSS in the notes is the process's "
+     "over all arms together, which glibc inflates: once block-sized tensors have been freed, it raises its "
+     "mmap threshold and serves them from a heap that fragments. Each arm's own peak is in the memory section "
+     "below."),
     ("speed_*.json", "Training speed against pure PyTorch",
      "python benchmarks/speed.py",
      "Steps per second of the trainer's SVI step, eager (`--capture off`) and captured once then replayed (the "
@@ -91,11 +91,23 @@ SECTIONS = [
      "IW_5000 on 1000 random test images; AIS (16 chains + 4 tuning chains, 10 leapfrog steps, sigmoid schedule, "
      "from the guide) on the first N of them, paired with IW on the same images; BDMC (forward and reverse AIS) on "
      "images simulated from the model; forward and reverse AIS against the exact log p(x) of a linear-Gaussian "
-     "model; time per AIS call against a hand-written PyTorch AIS of the same network and algorithm in paired ABBA "
-     "rounds at two block sizes and two step counts. The parts ran in separate calls on the same results (--skip "
-     "reuses a part): IW and AIS rows on 2026-12-03 (load 4.2 -> 2.0 while other work ran), BDMC on 100 simulated "
-     "images on 2026-12-03 (its wall times inflated by a test run alongside), the timing rows each on the otherwise "
-     "quiet machine (the load of about 2 is the benchmark's own two threads). Plot: results/ais/bdmc_gap.png."),
+     "model; time per AIS call against a hand-written PyTorch AIS of the same network and algorithm (with torch's "
+     "softplus, and with the library's) in rounds of palindromic order at two block sizes and two step counts. The "
+     "parts ran in separate calls on the same results (--skip reuses a part): IW and AIS rows on 2026-12-03 (load "
+     "4.2 -> 2.0 while other work ran), BDMC on 100 simulated images on 2026-12-03 (its wall times inflated by a "
+     "test run alongside), the timing rows later, each on the otherwise quiet machine (the load of about 2 is the "
+     "benchmark's own two threads) and on the run and machine its row names: time per call does not depend on the "
+     "weights, and the run the estimates came from was not kept. Plot: results/ais/bdmc_gap.png."),
+    ("eval_memory_*.json", "Peak memory of the IW evaluation, each arm in its own process",
+     "python benchmarks/eval_memory.py --run-dir RUN --n {n} --k {k}",
+     "The evaluation of the speed table above, each arm a fresh process on the same images (`eval_speed.py` "
+     "runs all arms in one process, so its peak RSS is theirs together): the hand-written PyTorch IW (the "
+     "reference), the library's `evaluate_model` (glibc's default malloc), and `pyro-vae evaluate` as a user "
+     "runs it (diagnostics and files included; the command sets glibc's malloc for block-sized tensors, "
+     "`pyro_vae/allocator.py`), also with glibc's defaults (`PYRO_VAE_MALLOC=system`) and with glibc's mmap "
+     "threshold fixed at 1 MiB (`MALLOC_MMAP_THRESHOLD_`). `load only` is the floor: interpreter, torch, model "
+     "and data. Peak RSS is the child's `ru_maxrss`; wall seconds are the whole process's, start-up included. "
+     "Target: the library's peak <= 4096 MB."),
     ("distributed_*.json", "Data parallelism on this CPU (`--devices N`, torch.distributed with gloo)",
      "python benchmarks/distributed.py",
      "The library's training epoch (zoo `vae`, mnist5k, the captured step) and IW evaluation (K = 100, 500 test "
