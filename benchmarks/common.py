@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ def run_isolated(script: Path, args: list[str]) -> dict:
 def command_line(args: Optional[list[str]] = None) -> str:
     """How this script was called, for the report (``python benchmarks/<script> <args>``);
     ``args`` replaces the call's own arguments."""
-    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(sys.argv[1:] if args is None else args)])
+    return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(sys.argv[1:] if args is None else args)])
 
 
 def measured(row: dict) -> str:
