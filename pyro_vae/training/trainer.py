@@ -256,6 +256,21 @@ class Trainer:
             out["valid_log_px_iw"] = float(est.log_px_iw.mean())
         return out
 
+    def _settle_loss(self) -> None:
+        """Call the loss once on the first epoch's first batch, before any epoch seeds the RNG.
+
+        A loss may set itself up on its first call in a way that draws random numbers: Pyro's
+        ELBOs with vectorized particles or enumeration, and the importance-weighted family,
+        guess ``max_plate_nesting`` by running guide and model once. A fresh run made that call
+        in its first epoch and a resumed one in the epoch it resumed at, so from there on the two
+        drew different noise. Made here, before :meth:`train_epoch` seeds the epoch, the set-up's
+        draws are not part of any epoch's stream, and a resumed run continues draw for draw.
+        """
+        _, batch = next(iter(self._batches(self.start_epoch)))
+        if len(batch[0]):
+            with torch.no_grad(), pyro.validation_enabled(False):
+                self.loss.loss(self.model.model, self.model.guide, *batch)
+
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self, max_seconds: Optional[float] = None) -> TrainResult:
         """Train up to ``config.epochs``; with ``max_seconds``, stop after the first epoch that
@@ -270,6 +285,8 @@ class Trainer:
     def _fit(self, max_seconds: Optional[float]) -> TrainResult:
         t0 = time.perf_counter()
         elapsed_before = (self.run.metrics() or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
+        if self.start_epoch < self.config.epochs:
+            self._settle_loss()
         for epoch in range(self.start_epoch, self.config.epochs):
             t_epoch = time.perf_counter()
             row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
