@@ -134,8 +134,39 @@ def input_signature(batch: tuple) -> tuple:
     return tuple((tuple(t.shape), t.dtype, str(t.device)) if torch.is_tensor(t) else ("const", t) for t in batch)
 
 
-def trace_graph(fn, *inputs, scoped_params: bool = True) -> "torch.fx.GraphModule":
-    """``fn(*inputs)`` traced at the ATen level (``make_fx``) and simplified (:mod:`.graph_passes`).
+class TracedGraph:
+    """A traced graph that is always given its inputs in the memory layout it was traced with.
+
+    ``make_fx`` records the operations a call ran for inputs of the traced strides: a ``view``
+    that was valid on a contiguous tensor is recorded as a ``view`` and fails ("view size is not
+    compatible with input tensor's size and stride") on a transposed or sliced one, where the
+    eager call would have taken another path. An input of another layout (a chain's state handed
+    over from another computation, a slice of a larger tensor) is therefore first copied into the
+    traced strides (a differentiable copy); an input of the traced layout is passed as it is.
+    ``graph`` is the ``torch.fx`` graph, ``module`` the ``GraphModule``.
+    """
+
+    def __init__(self, module: "torch.fx.GraphModule", inputs: tuple):
+        self.module = module
+        self.strides = [t.stride() if torch.is_tensor(t) else None for t in torch.utils._pytree.tree_leaves(inputs)]
+
+    @property
+    def graph(self) -> "torch.fx.Graph":
+        return self.module.graph
+
+    def __call__(self, *inputs):
+        leaves, spec = torch.utils._pytree.tree_flatten(inputs)
+        if any(s is not None and t.stride() != s for t, s in zip(leaves, self.strides)):
+            leaves = [t if s is None or t.stride() == s else
+                      torch.empty_strided(t.shape, s, dtype=t.dtype, device=t.device).copy_(t)
+                      for t, s in zip(leaves, self.strides)]
+            inputs = torch.utils._pytree.tree_unflatten(leaves, spec)
+        return self.module(*inputs)
+
+
+def trace_graph(fn, *inputs, scoped_params: bool = True) -> TracedGraph:
+    """``fn(*inputs)`` traced at the ATen level (``make_fx``) and simplified (:mod:`.graph_passes`),
+    as a :class:`TracedGraph` (which hands the replay its inputs in the traced layout).
 
     Tracing runs ``fn`` once: on a forked generator, so the replay that follows draws the noise the
     eager call would have drawn; with validation off and the handlers above blocked; with
@@ -149,7 +180,7 @@ def trace_graph(fn, *inputs, scoped_params: bool = True) -> "torch.fx.GraphModul
     store = pyro.get_param_store().scope() if scoped_params else contextlib.nullcontext()
     with torch.random.fork_rng(devices=devices), store, pyro.validation_enabled(False), poutine.block():
         graph = make_fx(fn, tracing_mode="real")(*inputs)
-    return simplify(graph)
+    return TracedGraph(simplify(graph), inputs)
 
 
 class CaptureSchedule:

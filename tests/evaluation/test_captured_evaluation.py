@@ -153,3 +153,18 @@ def test_broadcast_work_moves_back_to_the_small_tensors():
     for out, expected in zip(graph(loc, log_scale, eps), scored(loc, log_scale, eps)):
         assert out.shape == expected.shape == (64, 3) and 0 not in out.stride()  # outputs are not broadcast views
         torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_a_traced_graph_takes_inputs_of_any_layout():
+    """make_fx records a view that was valid for the traced (contiguous) input; a transposed input
+    of the same shape is copied into the traced layout first, with its gradient."""
+    def fn(a):
+        return (a.view(-1) * torch.arange(12.0)).sum()
+
+    graph = trace_graph(fn, torch.ones(3, 4), scoped_params=False)
+    other = torch.arange(12.0).reshape(4, 3).t().requires_grad_(True)  # shape (3, 4), not contiguous
+    assert not other.is_contiguous()
+    value = graph(other)
+    assert value == fn(other.contiguous())
+    (grad,) = torch.autograd.grad(value, other)
+    torch.testing.assert_close(grad, torch.arange(12.0).reshape(3, 4))
