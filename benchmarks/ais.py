@@ -198,7 +198,7 @@ def linear_gaussian_check(steps_list=(1, 10, 100, 1000), n=100) -> list[dict]:
             common = dict(num_chains=16, num_steps=steps, leapfrog_steps=10, progress=False)
             fwd = evaluate_ais(m.model, m.guide, x, seed=1, record_step_sizes=True, **common)
             rev = evaluate_ais(m.model, m.guide, x, seed=2, start={"z": z}, step_sizes=fwd.step_sizes, **common)
-            se = lambda e: float(np.sqrt(np.mean(e.log_px_ais_se ** 2) / n))  # noqa: E731
+            se = lambda e: float(np.sqrt(np.mean(e.log_px_ais_mc_se ** 2) / n))  # noqa: E731
             rows.append({"num_steps": steps, "n": n, "forward_minus_exact": float(np.mean(fwd.log_px_ais - exact)),
                          "forward_se": se(fwd), "reverse_minus_exact": float(np.mean(-rev.log_px_ais - exact)),
                          "reverse_se": se(rev), "iw16_minus_exact": float(np.mean(iw - exact)),
@@ -229,6 +229,7 @@ def main():
 
     import json
 
+    from pyro_vae.data.subset import choose_rows
     from pyro_vae.evaluation import evaluate_model
     from pyro_vae.evaluation.ais import evaluate_ais
     from pyro_vae.evaluation.bdmc import bdmc
@@ -243,14 +244,18 @@ def main():
     run = load_run(run_dir, "last", torch.device(args.device), data_dir=args.data_dir)
     model = run.model
     x_all, _ = run.data.split("test")
-    perm = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(args.seed))
-    x = torch.as_tensor(x_all[perm[: args.iw_n].numpy()] if not torch.is_tensor(x_all) else x_all[perm[: args.iw_n]])
+    iw_rows = choose_rows(len(x_all), args.iw_n, args.seed)
+    (x,) = iw_rows.take(torch.as_tensor(x_all))
     x = x.float().to(args.device)
+
+    def among_iw(n):  # positions in the IW images of the n random rows (among them: same seed, smaller n)
+        return np.searchsorted(iw_rows.rows, choose_rows(len(x_all), n, args.seed).rows)
+
     metrics = run.metrics[-1] if getattr(run, "metrics", None) else {}
     result = {"benchmark": "ais", "command": command_line(), "machine": machine(), "run": str(run_dir),
               "run_epochs": metrics.get("epoch"), "load_before": list(os.getloadavg()), "settings": SETTINGS,
-              "step_size": args.step_size, "images": f"a random subset of the test images (seed {args.seed}); each "
-              "AIS row uses the first N of the IW row's images"}
+              "step_size": args.step_size, "images": f"random test images (pyro_vae.data.subset, subset seed {args.seed}); each "
+              "AIS row's N images are among the IW row's (the same rule and seed)"}
     estimates = {"iw", "ais", "bdmc"}
     if skip >= estimates:
         # only the timing (and the linear-Gaussian check) re-run: the estimates keep their provenance,
@@ -280,14 +285,15 @@ def main():
             steps, n = (int(v) for v in item.split(":"))
             t0 = time.perf_counter()
             load0 = os.getloadavg()
-            est = evaluate_ais(model.model, model.guide, x[:n], num_steps=steps, step_size=args.step_size,
+            at = among_iw(n)
+            est = evaluate_ais(model.model, model.guide, x[at], num_steps=steps, step_size=args.step_size,
                                seed=args.seed, progress=sys.stderr.isatty(), **SETTINGS)
             seconds = time.perf_counter() - t0
-            gain, gain_se = paired(est.log_px_ais, iw_points[:n])
+            gain, gain_se = paired(est.log_px_ais, iw_points[at])
             s = est.summary()
             rows.append({"num_steps": steps, "n": n, "log_px_ais": s["log_px_ais"], "log_px_ais_se": s["log_px_ais_se"],
-                         "iw_same_images": float(iw_points[:n].mean()), "gain_over_iw": gain, "gain_se": gain_se,
-                         "acceptance": s["acceptance"], "ess": s["ess"], "mc_se_per_point": float(np.mean(est.log_px_ais_se)),
+                         "iw_same_images": float(iw_points[at].mean()), "gain_over_iw": gain, "gain_se": gain_se,
+                         "acceptance": s["acceptance"], "ess": s["ess"], "mc_se_per_point": float(np.mean(est.log_px_ais_mc_se)),
                          "seconds": seconds, "seconds_per_image": seconds / n, "load_before": list(load0),
                          "load_after": list(os.getloadavg())})
             print(f"AIS {steps} steps on {n}: {s['log_px_ais']:.2f}, over IW {gain:+.3f} ± {gain_se:.3f} "
@@ -343,7 +349,7 @@ def render(result: dict) -> str:
         ("acceptance", "acceptance"), ("ess", "ESS of 16"), ("seconds", "wall s"), ("seconds_per_image", "s / image")])
     bdmc = markdown_table(result["bdmc_rows"], [
         ("num_steps", "AIS steps"), ("n", "simulated images"), ("lower", "forward (lower)"),
-        ("upper", "reverse (upper)"), ("gap", "gap"), ("gap_se_over_data", "±"), ("seconds", "wall s")])
+        ("upper", "reverse (upper)"), ("gap", "gap"), ("gap_se", "±"), ("seconds", "wall s")])
     timings = result["timing"] if isinstance(result["timing"], list) else [result["timing"]]
     timings = sorted(timings, key=lambda t: (t["num_steps"], t["n"]))
     q = lambda t, key: fmt_q(t[key]) if key in t else "not timed"  # noqa: E731  (rows from before that arm)

@@ -51,11 +51,12 @@ SAME_ARITHMETIC = "pure_torch + our softplus"  # the hand-written arm that does 
 
 def load(run_dir, data_dir, n):
     from pyro_vae.data import load_dataset
+    from pyro_vae.data.subset import choose_rows
     from pyro_vae.training import load_trained_model
 
     model = load_trained_model(run_dir, "best")
     x = load_dataset("binarized-mnist", data_dir, download=False).test
-    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]]  # test rows are sorted by class
+    (x,) = choose_rows(len(x), n).take(x)  # random rows: the test rows are grouped by class
     return model, x
 
 

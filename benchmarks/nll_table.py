@@ -30,6 +30,7 @@ from common import (DEFAULT_DATA_DIR, RESULTS, command_line, machine, markdown_t
                     write_results)
 
 from pyro_vae.training.schedule import SCHEDULES  # noqa: E402
+from pyro_vae.data.subset import choose_rows  # noqa: E402
 
 BURDA = "Burda et al. 2015"
 VAMP = "Tomczak & Welling 2018"
@@ -105,7 +106,7 @@ def ais_cells(model, x, iw_points, args) -> dict:
 
     from pyro_vae.evaluation.ais import evaluate_ais
 
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed + 1))[: args.ais_n]
+    idx = torch.as_tensor(choose_rows(len(x), args.ais_n, args.seed + 1).rows)
     t0 = time.perf_counter()
     est = evaluate_ais(model.model, model.guide, x[idx], num_chains=16, num_steps=args.ais_steps, leapfrog_steps=10,
                        seed=args.seed, progress=args.progress)
@@ -155,8 +156,7 @@ def main():
         x = load_dataset("binarized-mnist", args.data_dir, download=False).test
     except PyroVAEError as e:
         sys.exit(f"error: {e}")
-    if args.n_test < len(x):  # a random subset: the test rows are sorted by class
-        x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[: args.n_test]]
+    (x,) = choose_rows(len(x), args.n_test, args.seed).take(x)  # random rows: the test rows are grouped by class
     x = x.to(args.device)
 
     budget = (f"Burda schedule ({args.lr_schedule}, lr {args.lr:g}), batch {args.batch_size}, at most "

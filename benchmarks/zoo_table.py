@@ -33,6 +33,7 @@ def main():
     args = p.parse_args()
 
     from pyro_vae.data import load_dataset
+    from pyro_vae.data.subset import choose_rows
     from pyro_vae.evaluation import evaluate_model
     from pyro_vae.registry import model_entries
     from pyro_vae.training import TrainConfig, train
@@ -51,7 +52,7 @@ def main():
         seconds = time.perf_counter() - t0
         model = result.model
         x, y = load_dataset(dataset).for_likelihood(model.likelihood).split("test")
-        x, y = x[: args.eval_n], (y[: args.eval_n] if y is not None else None)
+        x, y = choose_rows(len(x), args.eval_n).take(x, y)  # random rows (pyro_vae.data.subset)
         est = evaluate_model(model, x, y, k=args.k, progress=False)
         s = est.summary()
         row = {"model": name, "dataset": dataset, "loss": cfg.loss, "epochs": args.epochs,

@@ -249,6 +249,7 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
     """Train, evaluate and measure every (estimator, seed) of ``opts``; write the table and plots."""
     import pyro
 
+    from .data.subset import choose_rows
     from .evaluation import evaluate_model
     from .files import write_json
     from .infer.gradient_stats import gradient_stats
@@ -275,9 +276,8 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
             log(f"{spec.label} seed {seed}: {what} ({run_dir})")
             run = load_run(run_dir, "last", opts.device)
             x, y = run.data.split("test")
-            n = min(len(x), opts.eval_n or len(x))
-            y = y[:n] if (y is not None and run.model.uses_labels) else None
-            est = evaluate_model(run.model, x[:n], y, k=opts.eval_k, seed=seed, progress=False)
+            x, y = choose_rows(len(x), opts.eval_n).take(x, y if run.model.uses_labels else None)
+            est = evaluate_model(run.model, x, y, k=opts.eval_k, seed=seed, progress=False)
             s = est.summary()
             metrics = run.metrics
             runs.append({"estimator": spec.label, "seed": seed, "run": str(run_dir), "epochs": metrics[-1]["epoch"],
@@ -317,7 +317,7 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
 
     header = (f"{opts.model} on {opts.dataset}; {len(opts.seeds)} seed(s); budget "
               f"{f'{opts.epochs} epochs' if opts.epochs else f'{opts.minutes} min'} per run; test IW with "
-              f"K={opts.eval_k}; SNR from {opts.snr_draws} draws at the shared point; time per step in "
+              f"K={opts.eval_k} on {_eval_rows(opts)}; ± is the standard error over the {len(opts.seeds)} seed(s) (blank for one); SNR from {opts.snr_draws} draws at the shared point; time per step in "
               f"{opts.timing_rounds} paired rounds against elbo. Machine: {payload['machine']['cpu']}, "
               f"{payload['machine']['date']}; load {load_before[0]:.2f} -> {load_after[0]:.2f}.\n\n")
     atomic_write_bytes(out / "compare.md", lambda f: f.write((header + table + "\n").encode()))
@@ -358,6 +358,13 @@ def summarize(runs: list, specs: list, timing: dict) -> list:
         row["time_vs_elbo_iqr"] = f"{t['time_vs_elbo_q1']:.2f}-{t['time_vs_elbo_q3']:.2f}"
         rows.append(row)
     return rows
+
+
+def _eval_rows(opts: CompareOptions) -> str:
+    from .data.subset import SUBSET_SEED
+
+    return "all test datapoints" if opts.eval_n is None else \
+        f"{opts.eval_n} random test datapoints (subset seed {SUBSET_SEED}, the same for every run)"
 
 
 def _json_options(opts: CompareOptions) -> dict:

@@ -210,6 +210,8 @@ class EvaluateOptions:
     split: str = "test"
     seed: int = 0
     n: Optional[int] = None
+    subset: str = "random"  # how --n takes its rows: a seeded random sample ("random") or the first n
+    subset_seed: Optional[int] = None  # None: pyro_vae.data.subset.SUBSET_SEED
     checkpoint: str = "best"
     max_elements: int = 4096
     device: str = "cpu"
@@ -250,6 +252,10 @@ class EvaluateOptions:
         self.seed = check_seed("--seed", self.seed)
         if self.n is not None:
             self.n = check_int("--n", self.n, 1)
+        from .data.subset import SUBSET_RULES, SUBSET_SEED
+
+        check_choice("--subset", self.subset, SUBSET_RULES)
+        self.subset_seed = check_seed("--subset-seed", SUBSET_SEED if self.subset_seed is None else self.subset_seed)
         check_choice("--checkpoint", self.checkpoint, ("best", "last"))
         self.max_elements = check_int("--max-elements", self.max_elements, 1)
         check_device("--device", self.device)

@@ -50,7 +50,11 @@ def add_parser(sub) -> None:
                    "deviations (default 0.3)")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
     e.add_argument("--seed", type=int, default=0, help="in [0, 2**32 - 1]")
-    e.add_argument("--n", type=int, default=None, help="evaluate only the first N datapoints (N >= 1)")
+    e.add_argument("--n", type=int, default=None, help="evaluate N datapoints of the split (N >= 1): a seeded random "
+                   "sample, the same rows for every run, K and method (see --subset); default all")
+    e.add_argument("--subset", default="random", metavar="random|first", help="how --n takes its rows: a random "
+                   "sample drawn with --subset-seed (default), or the first N rows of the split")
+    e.add_argument("--subset-seed", type=int, default=None, help="seed of --n's random rows (default 0)")
     e.add_argument("--checkpoint", default="best", choices=["best", "last"])
     e.add_argument("--out", help="folder for the table over runs and K (default: the run's folder when there is "
                    "one run; needed for several)")
@@ -92,7 +96,8 @@ def _evaluate(args) -> int:
 
     from ..options import EvaluateOptions, resolve_device
 
-    opts = EvaluateOptions(k=args.k, split=args.split, seed=args.seed, n=args.n, checkpoint=args.checkpoint,
+    opts = EvaluateOptions(k=args.k, split=args.split, seed=args.seed, n=args.n, subset=args.subset,
+                           subset_seed=args.subset_seed, checkpoint=args.checkpoint,
                            max_elements=args.max_elements, device=args.device, proposal=args.proposal,
                            method=args.method, num_chains=args.num_chains, num_steps=args.num_steps,
                            schedule=args.schedule, leapfrog_steps=args.leapfrog_steps, init=args.init,
@@ -134,11 +139,11 @@ def _evaluate(args) -> int:
     if several and distributed.current().is_main:
         meta = {"inputs": inputs, "runs": [str(r) for r in args.run_dirs], "split": opts.split,
                 "proposals": opts.proposals, "seed": opts.seed, "k": opts.ks, "title": f"IW_K and ELBO on "
-                f"{opts.split}, {' and '.join(opts.proposals)} proposal, one set of {max(opts.ks)} draws each"}
+                f"{opts.split}, {' and '.join(opts.proposals)} proposal, one set of {max(opts.ks)} draws each; ± is the standard error over the datapoints"}
         meta.update({"machine": machine(), "load_before": list(load_before), "load_after": list(os.getloadavg()),
                      "command": "pyro-vae evaluate " + " ".join(str(r) for r in args.run_dirs) +
                      f" --k {','.join(map(str, opts.ks))} --proposal {','.join(opts.proposals)} --split {opts.split}"
-                     + (f" --n {opts.n}" if opts.n else "")})
+                     + (f" --n {opts.n} --subset {opts.subset} --subset-seed {opts.subset_seed}" if opts.n else "")})
         out.mkdir(parents=True, exist_ok=True)
         paths = write_report(rows, out, meta)
         print(markdown_table(rows, COLUMNS))
@@ -158,6 +163,7 @@ def evaluation_inputs(run_dir, opts) -> dict:
     path = RunDir(run_dir).file(f"checkpoint_{opts.checkpoint}.pt")
     sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     return {"checkpoint": opts.checkpoint, "checkpoint_sha256": sha, "split": opts.split, "n": opts.n,
+            "subset": opts.subset if opts.n else None, "subset_seed": opts.subset_seed if opts.n else None,
             "seed": opts.seed, "draws": opts.k, "proposals": opts.proposals, "max_elements": opts.max_elements}
 
 
@@ -177,6 +183,27 @@ def refuse_changed_results(planned: list) -> None:
         if earlier != inputs:
             raise OptionError(f"{path} holds an earlier evaluation with other inputs (checkpoint, seed, n, K or "
                               f"proposal): pass --overwrite to replace it, or choose another --out / --seed / --split")
+
+
+def evaluation_rows(run, opts, n):
+    """``(x, y, Subset)``: the rows of ``opts.split`` that an evaluation of ``n`` datapoints takes
+    (:mod:`pyro_vae.data.subset`: a seeded random sample unless ``--subset first``)."""
+    from ..data.subset import choose_rows
+
+    x, y = run.data.split(opts.split)
+    if n is not None and n > len(x):
+        raise OptionError(f"--n {n} is more than the {len(x)} datapoints of {run.config.dataset}/{opts.split}: "
+                          f"use --n {len(x)} or less, or drop --n")
+    rows = choose_rows(len(x), n, opts.subset_seed, opts.subset)
+    x, y = rows.take(x, y)  # (a memory-mapped split is read here)
+    return x, y, rows
+
+
+def rows_line(rows) -> str:
+    """``n=100 (random rows of 10000, subset seed 0)``: which rows a printed number is over."""
+    about = {"all": "the whole split", "first": f"the first rows of {rows.size}",
+             "random": f"random rows of {rows.size}, subset seed {rows.seed}"}[rows.rule]
+    return f"n={rows.n} ({about})"
 
 
 def _short_names(run_dirs: list) -> list[str]:
@@ -200,17 +227,12 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     load_before = os.getloadavg()  # the shared machine's load around the work, with every result
     run = load_run(run_dir, opts.checkpoint, device, args.dataset, args.data_dir)
     cfg, model = run.config.to_dict(), run.model
-    x, y = run.data.split(opts.split)
-    if opts.n is not None and opts.n > len(x):
-        raise OptionError(f"--n {opts.n} is more than the {len(x)} datapoints of {cfg['dataset']}/{opts.split}: "
-                          f"use --n {len(x)} or less, or drop --n")
-    n = opts.n or len(x)
-    x, y = x[:n], (y[:n] if y is not None else None)  # (a memory-mapped split is read here)
+    x, y, subset = evaluation_rows(run, opts, opts.n)
     est = evaluate_model(model, x, y, k=opts.k, seed=opts.seed, max_elements=opts.max_elements,
                          progress=not args.no_progress and sys.stderr.isatty(), nested_k=opts.ks[:-1],
                          proposal=proposal, capture=opts.capture)
     about = {"split": opts.split, "checkpoint": opts.checkpoint, "dataset": cfg["dataset"], "model": cfg["model"],
-             "loss": cfg["loss"], "machine": machine(), "load_before": list(load_before),
+             "loss": cfg["loss"], "rows": subset.describe(), "machine": machine(), "load_before": list(load_before),
              "load_after": list(os.getloadavg())}
     about["inputs"] = {**evaluation_inputs(run_dir, opts), "proposal": proposal}
     summary = {**est.summary(), **about}
@@ -224,17 +246,18 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
     for k in opts.ks:
         write_json(run.run_dir.file(result_name(opts.split, proposal, k)),
                    summary if k == opts.k else {**est.at(k), **about})
-    est.write_table(run.run_dir.file(result_name(opts.split, proposal, opts.k, points=True)))
+    est.write_table(run.run_dir.file(result_name(opts.split, proposal, opts.k, points=True)), subset.rows)
     latest = []
     if proposal == "guide":  # eval.json / eval_points.csv: the latest evaluation with the guide
         est.write_json(run.run_dir.file("eval.json"), summary)
-        est.write_table(run.run_dir.file("eval_points.csv"))
+        est.write_table(run.run_dir.file("eval_points.csv"), subset.rows)
         latest = [str(run.run_dir.file("eval.json")), str(run.run_dir.file("eval_points.csv"))]
     kl_label = "KL (closed form)" if est.kl_analytic else "KL (Monte Carlo)"
     rows = [("log p(x) IW", "log_px_iw"), ("ELBO", "elbo"), ("reconstruction", "reconstruction"),
             (kl_label, "kl"), ("ESS", "ess")]
     shown = "" if proposal == "guide" else ", proposal=prior"
-    print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: n={est.n}, K={opts.k}, checkpoint={opts.checkpoint}{shown}")
+    print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: {rows_line(subset)}, K={opts.k}, "
+          f"checkpoint={opts.checkpoint}{shown} (± is the standard error over the {est.n} datapoints)")
     for label, key in rows:
         print(f"  {label:<20} {summary[key]:>10.2f} ± {summary[key + '_se']:.2f}")
     if est.kl_note:

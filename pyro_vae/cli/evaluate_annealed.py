@@ -27,7 +27,7 @@ def bdmc_name(n: int, opts, steps: int, points: bool = False) -> str:
 def run_annealed(args, opts) -> int:
     """Every run x every ``--num-steps``: write the result files, print a line each, and for BDMC
     with several steps the gap table and plot."""
-    from .evaluate import evaluation_inputs, refuse_changed_results
+    from .evaluate import evaluation_inputs, evaluation_rows, refuse_changed_results
 
     if args.dataset and len(args.run_dirs) > 1:
         raise OptionError("--dataset points to one run's moved data: evaluate that run on its own")
@@ -55,24 +55,21 @@ def run_annealed(args, opts) -> int:
 
     device = resolve_device(opts.device)
     run = load_run(run_dir, opts.checkpoint, device, args.dataset, args.data_dir)
-    x, y = run.data.split(opts.split)
-    if n is not None and n > len(x):
-        raise OptionError(f"--n {n} is more than the {len(x)} datapoints of {run.config.dataset}/{opts.split}: "
-                          f"use --n {len(x)} or less")
-    x, y = x[: n or len(x)], (y[: n or len(x)] if y is not None else None)
+    x, y, subset = evaluation_rows(run, opts, n)
     run.model.check_data(x)  # once, for every --num-steps
     progress = not args.no_progress and sys.stderr.isatty()
     rows = []
     for steps, (path, settings) in zip(opts.steps, planned[::2]):
-        rows.append(_one(run, opts, steps, x, y, progress, path, settings, planned))
+        rows.append(_one(run, opts, steps, x, y, subset, progress, path, settings))
     if opts.method == "bdmc" and len(opts.steps) > 1 and distributed.current().is_main:
         _gap_report(rows, out, run_dir, opts, planned[-1][1])
     return 0
 
 
-def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
+def _one(run, opts, steps, x, y, subset, progress, path, settings) -> dict:
     from ..evaluation.ais import evaluate_ais
     from ..report import machine
+    from .evaluate import rows_line
 
     load_before = os.getloadavg()
     model, cfg = run.model, run.config.to_dict()
@@ -80,7 +77,7 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
                   device=model.device, capture=opts.capture)  # (not an input: the numbers are the same)
     about = {"split": opts.split if opts.method == "ais" else "simulated", "checkpoint": opts.checkpoint,
              "dataset": cfg["dataset"], "model": cfg["model"], "loss": cfg["loss"], "machine": machine(),
-             "inputs": settings}
+             "inputs": settings, "rows": subset.describe()}
     if opts.method == "ais":
         num_dims = model.x_dim if model.data_info.get("image_shape") else None
         est = evaluate_ais(model.model, model.guide, model.data_args(x, y), num_dims=num_dims, **common)
@@ -88,11 +85,11 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
         if not distributed.current().is_main:  # in a multi-process job rank 0 writes and prints
             return summary
         est.write_json(path, summary)
-        est.write_table(path.with_name(ais_name(opts.split, opts, steps, True)))
-        print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: n={est.n}, AIS {opts.num_chains} chains x {steps} "
+        est.write_table(path.with_name(ais_name(opts.split, opts, steps, True)), subset.rows)
+        print(f"{cfg['model']} on {cfg['dataset']}/{opts.split}: {rows_line(subset)}, AIS {opts.num_chains} chains x {steps} "
               f"steps ({opts.leapfrog_steps} leapfrog, {opts.schedule} schedule, from the {opts.init})")
-        print(f"  log p(x) AIS  {summary['log_px_ais']:>10.2f} ± {summary['log_px_ais_se']:.2f} over datapoints "
-              f"(Monte Carlo se per datapoint {_mean(est.log_px_ais_se):.3f})")
+        print(f"  log p(x) AIS  {summary['log_px_ais']:>10.2f} ± {summary['log_px_ais_se']:.2f} (se over the {est.n} "
+              f"datapoints; Monte Carlo se of one datapoint's estimate, mean {summary['log_px_ais_mc_se']:.3f})")
         if summary.get("bits_per_dim") is not None:
             print(f"  bits/dim      {summary['bits_per_dim']:>10.4f}")
         print(f"  acceptance    {summary['acceptance']:>10.3f}   ESS of the final weights {summary['ess']:.1f} "
@@ -108,19 +105,12 @@ def _one(run, opts, steps, x, y, progress, path, settings, planned) -> dict:
     from ..files import write_json
 
     write_json(path, summary)
-    result.write_table(path.with_name(bdmc_name(len(x), opts, steps, True)))
+    result.write_table(path.with_name(bdmc_name(len(x), opts, steps, True)))  # simulated: numbered 0..n-1
     print(f"BDMC on {result.n} datapoints simulated from {cfg['model']} ({cfg['dataset']}): {opts.num_chains} chains x "
           f"{steps} steps: lower {summary['lower']:.3f}, upper {summary['upper']:.3f}, gap {summary['gap']:.3f} "
-          f"± {summary['gap_se_over_data']:.3f} nats")
+          f"± {summary['gap_se']:.3f} nats (se over the {result.n} datapoints)")
     print(f"wrote {path}, {path.with_name(bdmc_name(len(x), opts, steps, True))}")
     return summary
-
-
-def _mean(values) -> float:
-    import numpy as np
-
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if len(finite) else float("nan")
 
 
 def _gap_report(rows: list, out: Path, run_dir: Path, opts, inputs: dict) -> None:

@@ -55,7 +55,7 @@ from ..infer.particles import guess_max_plate_nesting
 from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
 from .hmc import TARGET_ACCEPT, StepSize, hmc_transition
 from .importance import DEFAULT_MAX_ELEMENTS, checked_data
-from .result import PerDatapointResult, mean_se
+from .result import PerDatapointResult, column_means
 
 SCHEDULES = ("sigmoid", "linear")
 #: ``capture="auto"`` traces a block's densities when each chain evaluates them at least this many
@@ -63,7 +63,7 @@ SCHEDULES = ("sigmoid", "linear")
 #: Python per evaluation (Pyro's handlers), so short runs stay eager.
 CAPTURE_MIN_EVALUATIONS = 500
 #: Per-datapoint columns of an AIS estimate, in the order they are written to the CSV table.
-AIS_COLUMNS = ("log_px_ais", "log_px_ais_se", "acceptance", "ess", "log_w_var")
+AIS_COLUMNS = ("log_px_ais", "log_px_ais_mc_se", "acceptance", "ess", "log_w_var")
 
 
 def beta_schedule(kind: str, num_steps: int, sharpness: float = 4.0) -> np.ndarray:
@@ -88,7 +88,7 @@ class AISEstimate(PerDatapointResult):
 
     * ``log_px_ais``: :math:`\log\frac1C\sum_c w_c` (forward: a stochastic lower bound of
       :math:`\log p(x)`; ``direction="reverse"``: the estimate of :math:`\log 1/p(x)`, see :mod:`.bdmc`)
-    * ``log_px_ais_se``: its delta-method standard error :math:`\mathrm{sd}(w)/(\sqrt C\,\bar w)`
+    * ``log_px_ais_mc_se``: its Monte Carlo (delta-method) standard error over the chains :math:`\mathrm{sd}(w)/(\sqrt C\,\bar w)`
     * ``acceptance``: mean HMC acceptance probability of the estimation chains over all transitions
     * ``ess``: :math:`(\sum_c w_c)^2 / \sum_c w_c^2` of the final weights (``C`` when equal)
     * ``log_w_var``: variance of :math:`\log w_c` over the chains
@@ -103,9 +103,7 @@ class AISEstimate(PerDatapointResult):
 
     def summary(self) -> dict:
         out = {"method": "ais", "n": self.n, **self.settings}
-        for col in AIS_COLUMNS:
-            m, se = mean_se(self.values[col])
-            out[col], out[f"{col}_se"] = m, se
+        out.update(column_means(self.values, AIS_COLUMNS))  # log_px_ais_se: over datapoints
         out["nll"] = -out["log_px_ais"]
         if self.num_dims:
             out["bits_per_dim"] = out["nll"] / (self.num_dims * math.log(2))
@@ -119,7 +117,7 @@ def weight_summary(log_w: torch.Tensor) -> dict:
     w = (log_w - top).exp()
     mean = w.mean(0)
     se = (w.std(0) / (math.sqrt(c) * mean)) if c > 1 else torch.full_like(mean, math.nan)
-    return {"log_px_ais": top + mean.log(), "log_px_ais_se": se, "ess": w.sum(0) ** 2 / (w ** 2).sum(0),
+    return {"log_px_ais": top + mean.log(), "log_px_ais_mc_se": se, "ess": w.sum(0) ** 2 / (w ** 2).sum(0),
             "log_w_var": log_w.var(0) if c > 1 else torch.zeros_like(mean)}
 
 

@@ -23,10 +23,10 @@ from pyro.poutine.util import prune_subsample_sites
 
 from ..errors import InferenceError
 from .ais import AISEstimate, evaluate_ais
-from .result import PerDatapointResult, mean_se
+from .result import PerDatapointResult, column_means
 
 #: Per-datapoint columns of a BDMC result.
-BDMC_COLUMNS = ("lower", "upper", "gap", "lower_se", "upper_se", "acceptance_forward", "acceptance_reverse")
+BDMC_COLUMNS = ("lower", "upper", "gap", "lower_mc_se", "upper_mc_se", "acceptance_forward", "acceptance_reverse")
 
 
 @torch.no_grad()
@@ -65,9 +65,7 @@ class BDMCResult(PerDatapointResult):
 
     def summary(self) -> dict:
         out = {"method": "bdmc", "n": self.n, **self.settings}
-        for col in BDMC_COLUMNS:
-            m, se = mean_se(self.values[col])
-            out[col], out[f"{col}_se_over_data"] = m, se
+        out.update(column_means(self.values, BDMC_COLUMNS))  # gap_se etc.: over datapoints
         return out
 
 
@@ -81,8 +79,8 @@ def bdmc(model, guide, template: Sequence[torch.Tensor], *, seed: int = 0, **ais
     forward = evaluate_ais(model, guide, x, seed=seed + 1, record_step_sizes=True, **ais_options)
     reverse = evaluate_ais(model, guide, x, seed=seed + 2, start=z, step_sizes=forward.step_sizes, **ais_options)
     lower, upper = forward.log_px_ais, -reverse.log_px_ais
-    values = {"lower": lower, "upper": upper, "gap": upper - lower, "lower_se": forward.log_px_ais_se,
-              "upper_se": reverse.log_px_ais_se, "acceptance_forward": forward.acceptance,
+    values = {"lower": lower, "upper": upper, "gap": upper - lower, "lower_mc_se": forward.log_px_ais_mc_se,
+              "upper_mc_se": reverse.log_px_ais_mc_se, "acceptance_forward": forward.acceptance,
               "acceptance_reverse": reverse.acceptance}
     settings = {k: v for k, v in forward.settings.items() if k != "direction"}
     settings["seed"] = seed

@@ -102,7 +102,7 @@ def plot_iw_vs_k(rows: list[dict], path, title: str = "") -> Path:
 
 #: Columns of the BDMC gap table (``evaluate --method bdmc --num-steps 10,100,1000``).
 BDMC_COLUMNS = [("num_steps", "AIS steps"), ("lower", "forward AIS (lower)"), ("upper", "reverse AIS (upper)"),
-                ("gap", "gap"), ("gap_se_over_data", "± (over data)"), ("acceptance_forward", "acceptance"),
+                ("gap", "gap"), ("gap_se", "± (se over data)"), ("acceptance_forward", "acceptance"),
                 ("n", "n")]
 
 
@@ -127,12 +127,12 @@ def plot_bdmc_gap(rows: list[dict], path, title: str = "") -> Path:
     rows = sorted(rows, key=lambda r: r["num_steps"])
     steps = [r["num_steps"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    left.errorbar(steps, [r["lower"] for r in rows], yerr=[r["lower_se_over_data"] for r in rows], fmt="o-",
+    left.errorbar(steps, [r["lower"] for r in rows], yerr=[r["lower_se"] for r in rows], fmt="o-",
                   capsize=3, label="forward AIS (stochastic lower bound)")
-    left.errorbar(steps, [r["upper"] for r in rows], yerr=[r["upper_se_over_data"] for r in rows], fmt="s-",
+    left.errorbar(steps, [r["upper"] for r in rows], yerr=[r["upper_se"] for r in rows], fmt="s-",
                   capsize=3, label="reverse AIS (stochastic upper bound)")
     left.set_ylabel("log p(x), nats per datapoint")
-    right.errorbar(steps, [max(r["gap"], 1e-6) for r in rows], yerr=[r["gap_se_over_data"] for r in rows],
+    right.errorbar(steps, [max(r["gap"], 1e-6) for r in rows], yerr=[r["gap_se"] for r in rows],
                    fmt="o-", color="C2", capsize=3)
     right.set_yscale("log")
     right.set_ylabel("gap upper - lower (nats)")

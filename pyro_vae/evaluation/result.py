@@ -39,6 +39,20 @@ def mean_se(values: np.ndarray) -> tuple[float, float]:
     return float(v.mean()), se
 
 
+def column_means(values: dict, columns) -> dict:
+    """The summary of per-datapoint columns, by one naming rule: ``X`` is the mean of column ``X``
+    over datapoints and ``X_se`` the standard error of that mean over datapoints (the ``±`` every
+    report prints); a column ``X_mc_se`` holds each datapoint's own Monte Carlo standard error,
+    summarized by its mean over datapoints alone (named as such wherever it is shown)."""
+    out = {}
+    for col in columns:
+        m, se = mean_se(values[col])
+        out[col] = m
+        if not col.endswith("_mc_se"):
+            out[f"{col}_se"] = se
+    return out
+
+
 def _khat_share(khat: np.ndarray) -> Optional[float]:
     finite = khat[np.isfinite(khat)]
     return float(np.mean(finite > KHAT_THRESHOLD)) if len(finite) else None
@@ -68,13 +82,21 @@ class PerDatapointResult:
         write_json(path, summary)
         return summary
 
-    def write_table(self, path) -> None:
-        """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``."""
+    def table_columns(self) -> dict:
+        """The per-datapoint columns of the CSV table, name -> values."""
+        return {c: self.values[c] for c in self.columns}
+
+    def write_table(self, path, rows: Optional[np.ndarray] = None) -> None:
+        """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``.
+        Its ``index`` column is each datapoint's row in the split (``rows``, from
+        :class:`pyro_vae.data.subset.Subset`; default 0..n-1, the whole split in order)."""
         from ..files import atomic_write_bytes
 
-        table = np.column_stack([np.arange(self.n)] + [self.values[c] for c in self.columns])
+        index = np.arange(self.n) if rows is None else np.asarray(rows)
+        columns = self.table_columns()
+        table = np.column_stack([index] + list(columns.values()))
         atomic_write_bytes(path, lambda f: np.savetxt(f, table, delimiter=",", fmt="%.9g",
-                                                      header=",".join(("index",) + tuple(self.columns)), comments=""))
+                                                      header=",".join(("index",) + tuple(columns)), comments=""))
 
 
 @dataclass
@@ -107,9 +129,7 @@ class LogLikelihoodEstimate(PerDatapointResult):
     def summary(self) -> dict:
         out = {"k": self.k, "n": self.n, "seed": self.seed, "kl_analytic": self.kl_analytic,
                "kl_note": self.kl_note}
-        for col in COLUMNS:
-            m, se = mean_se(self.values[col])
-            out[col], out[f"{col}_se"] = m, se
+        out.update(column_means(self.values, COLUMNS))
         out["proposal"] = self.proposal
         out["khat_share_above_0.7"] = _khat_share(self.values["khat"])
         out["khat_note"] = khat_note(self.k)
@@ -118,6 +138,13 @@ class LogLikelihoodEstimate(PerDatapointResult):
             out["bits_per_dim"] = out["nll"] / (self.num_dims * math.log(2))
         out["active_units"] = self.active_units
         out["active_units_total"] = int(sum(self.active_units.values())) if self.active_units else None
+        return out
+
+    def table_columns(self) -> dict:
+        """The columns at ``k``, then each smaller K's (``log_px_iw_k10``, ...) from the first K draws."""
+        out = super().table_columns()
+        for k in sorted(self.nested):
+            out.update({f"{c}_k{k}": v for c, v in self.nested[k].items()})
         return out
 
     def ks(self) -> list[int]:
