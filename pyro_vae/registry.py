@@ -31,6 +31,7 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 _zoo_loaded = False
 _loading_file: Optional[str] = None  # set while a user's model file is being imported
+_USER_FILES: set = set()  # every user model file imported in this process (resolved paths)
 
 
 def register_model(name: str, description: Optional[str] = None):
@@ -114,6 +115,7 @@ def load_model_file(path: str) -> list[str]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     _loading_file = str(file)
+    _USER_FILES.add(str(file))
     try:
         spec.loader.exec_module(module)
     except ModelError:
@@ -126,6 +128,19 @@ def load_model_file(path: str) -> list[str]:
     if not added:
         raise ModelError(f"{file} registers no model: decorate a LatentVariableModel with @register_model('name')")
     return added
+
+
+def user_code_frame(error: BaseException) -> Optional[tuple[str, int, str]]:
+    """``(file, line, function)`` of the innermost frame of ``error``'s traceback that lies in a
+    user's model file imported here, or None: an exception raised inside a user's model or guide
+    (a network of the wrong width, a typo) is the user's to fix, not a bug of pyro-vae."""
+    found, tb = None, error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if str(Path(code.co_filename).resolve()) in _USER_FILES:
+            found = (code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    return found
 
 
 def resolve(name_or_path: str) -> ModelEntry:

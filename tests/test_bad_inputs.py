@@ -145,6 +145,38 @@ def image_folder(sizes):
 
 
 GREY = np.full((30, 4), 0.5, np.float32)
+#: A user's model whose decoder takes one input too many: it fails in the first step, in torch's matmul.
+WRONG_WIDTH = '''
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    from pyro_vae.model import LatentVariableModel
+    from pyro_vae.nn import GaussianHead, mlp
+    from pyro_vae.registry import register_model
+
+    @register_model("wrong_width")
+    class WrongWidth(LatentVariableModel):
+        likelihood = "bernoulli"
+
+        def __init__(self, data, z_dim=2):
+            super().__init__(data)
+            self.z_dim = z_dim
+            self.encoder = GaussianHead(self.x_dim, [8], z_dim, "tanh")
+            self.decoder = mlp(z_dim + 1, [8], self.x_dim, "tanh")
+
+        def model(self, x, y=None):
+            pyro.module("decoder", self.decoder)
+            with pyro.plate("data", x.shape[0]):
+                z = pyro.sample("z", dist.Normal(x.new_zeros(self.z_dim), 1.0).to_event(1))
+                pyro.sample("x", dist.Bernoulli(logits=self.decoder(z)).to_event(1), obs=x)
+
+        def guide(self, x, y=None):
+            pyro.module("encoder", self.encoder)
+            with pyro.plate("data", x.shape[0]):
+                loc, scale = self.encoder(x)
+                pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+'''
+
 U = dict(
     raises_in_init='''
         from pyro_vae.model import LatentVariableModel
@@ -156,6 +188,7 @@ U = dict(
                 raise ValueError("the user's bug")
     ''',
     raises_on_import='raise RuntimeError("broken at import")\n',
+    wrong_width=WRONG_WIDTH,
     registers_nothing='x = 1\n',
 )
 
@@ -205,6 +238,8 @@ CASES = [
      "building model 'boom_init' (in {case}/m.py) with default options failed: ValueError: the user's bug", user_model(U["raises_in_init"])),
     ("model import raises", ["train", "--dataset", "digits", "--model", "{case}/m.py", "--out", "{case}/o"],
      "m.py failed: RuntimeError: broken at import", user_model(U["raises_on_import"])),
+    ("model raises in its first step", ["train", "--dataset", "digits", "--model", "{case}/m.py", "--out", "{case}/o"],
+     "your model code raised RuntimeError: mat1 and mat2 shapes cannot be multiplied", user_model(U["wrong_width"])),
     ("model file registers nothing", ["train", "--dataset", "digits", "--model", "{case}/m.py", "--out", "{case}/o"],
      "registers no model", user_model(U["registers_nothing"])),
     ("unknown dataset", ["train", "--dataset", "nope", "--out", "{case}/o"], "unknown dataset 'nope'", None),
@@ -442,3 +477,24 @@ def test_a_bug_is_one_line_with_exit_1_and_the_traceback_on_request(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and "Traceback" in proc.stderr
     assert cli.one_line("a\n  b") == "a b"  # one_line joins lines
+
+
+def test_a_users_model_error_names_their_file_and_the_same_command_works_after_the_fix(cli, tmp_path):
+    """The model raises in the first step: one line naming the user's file and line (not "a bug in
+    pyro-vae"); --resume of the run it left names the run's copy and what to do; after the fix the same
+    train command starts the run anew (it had not finished an epoch), where a trained run is kept."""
+    model = tmp_path / "m.py"
+    model.write_text(textwrap.dedent(WRONG_WIDTH))
+    argv = ["train", "--dataset", "digits", "--model", model, "--epochs", "1", "--out", tmp_path / "run"]
+    res = cli.run(*argv)
+    assert res.rc == 2 and len(res.stderr_lines) == 1, res.stderr
+    line = res.stderr_lines[0]
+    assert f"at {model}, line 23, in model" in line and "fix it and run the same command again" in line, line
+    assert "bug in pyro-vae" not in line
+    res = cli.run("train", "--resume", tmp_path / "run")
+    assert res.rc == 2 and f"the copy of your model file kept in the run {tmp_path / 'run'}" in res.stderr
+    model.write_text(textwrap.dedent(WRONG_WIDTH).replace("mlp(z_dim + 1,", "mlp(z_dim,"))
+    res = cli.run(*argv)
+    assert res.rc == 0, res.stderr
+    res = cli.run(*argv)  # now the folder holds a trained run: kept
+    assert res.rc == 2 and "already holds a run" in res.stderr

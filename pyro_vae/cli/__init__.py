@@ -7,6 +7,8 @@ traceback:
 * :class:`~pyro_vae.errors.PyroVAEError` (bad options, data, models, run directories) and
   argparse's usage errors: their message;
 * ``OSError`` from anywhere (a file that cannot be read or written): the path and the reason;
+* an exception raised inside a user's model file (:func:`~pyro_vae.registry.user_code_frame`):
+  the file, line and exception, and what to do; exit code 2;
 * anything else is a bug of ours: ``pyro-vae: internal error: ...`` and exit code 1;
   ``PYRO_VAE_TRACEBACK=1`` shows the traceback instead.
 """
@@ -21,6 +23,7 @@ import sys
 from .. import distributed
 from ..allocator import tune_malloc
 from ..errors import DistributedError, OptionError, PyroVAEError
+from ..registry import user_code_frame
 from . import compare, encode, evaluate, listings, sample, train
 
 EXIT_USAGE = 2
@@ -84,6 +87,22 @@ def _where() -> str:
     return f" ({ranks.label()})" if ranks.active else ""
 
 
+def _user_code_line(e: Exception, first: str, file: str, line: int, function: str) -> str:
+    """What the user reads when their model code raised: where, what, and how to go on."""
+    from pathlib import Path
+
+    from ..training.run_dir import MODEL_COPY  # (only here: the error path may import torch)
+
+    what = f"your model code raised {type(e).__name__}: {one_line(first)} (at {file}, line {line}, in {function})"
+    copy = Path(file)
+    if copy.name == MODEL_COPY and (copy.parent / "config.json").exists():  # the copy kept in a run
+        return (f"{what}: that is the copy of your model file kept in the run {copy.parent}; fix your own file and "
+                f"train again with `pyro-vae train --model YOUR_FILE ... --out {copy.parent}`, which starts anew a run "
+                f"that has not finished an epoch (one with checkpoints keeps the code it was trained with: "
+                f"train a new run)")
+    return f"{what}: fix it and run the same command again (a run that has not finished an epoch is started anew)"
+
+
 def main(argv=None) -> int:
     _log_to_stderr()
     tune_malloc()  # the command owns its process: glibc set for block-sized tensors (pyro_vae/allocator.py)
@@ -109,6 +128,10 @@ def main(argv=None) -> int:
         if os.environ.get("PYRO_VAE_TRACEBACK"):
             raise
         first = (str(e).strip().splitlines() or [""])[0]
+        user = user_code_frame(e)
+        if user is not None:  # raised inside a user's model file: theirs to fix
+            print(f"pyro-vae: error{_where()}: {_user_code_line(e, first, *user)}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"pyro-vae: internal error{_where()}: {type(e).__name__}: {one_line(first)} (a bug in pyro-vae: please "
               f"report it; PYRO_VAE_TRACEBACK=1 shows where)", file=sys.stderr)
         return EXIT_BUG

@@ -17,7 +17,9 @@ Layout::
 Rules:
 
 * ``train --out DIR`` starts only in a folder that does not exist or is empty: nothing a user
-  wrote is overwritten (:meth:`RunDir.prepare_new`).
+  wrote is overwritten (:meth:`RunDir.prepare_new`). A run there that never finished an epoch
+  (no checkpoint, no metrics line) is started anew: it holds nothing but the files train wrote
+  before its first epoch.
 * One process trains in a run at a time: :meth:`RunDir.lock` takes ``fcntl.flock`` on
   ``.lock`` (the OS releases it when the process dies, ``kill -9`` included); a second
   train or resume is refused with the holder's pid.
@@ -76,8 +78,10 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"--out {self.path} is a file, not a folder: choose a new folder for the run")
         if self.exists():
-            raise RunDirError(f"{self.path} already holds a run: continue it with --resume {self.path} "
-                              f"or choose another --out")
+            if self.has_checkpoint("last") or self.metrics():
+                raise RunDirError(f"{self.path} already holds a run: continue it with --resume {self.path} "
+                                  f"or choose another --out")
+            self._discard_untrained()
         if self.path.is_dir():
             foreign = self._foreign_entries()
             if foreign:
@@ -89,6 +93,15 @@ class RunDir:
         except OSError as e:
             raise OutputError(f"cannot create the run folder {self.path}: {e.strerror or e}: choose a "
                               f"folder you can write to") from None
+
+    def _discard_untrained(self) -> None:
+        """Remove the files of a run that never finished an epoch (it failed or was killed in its
+        first), under its lock: a run in progress is refused. What it held is only what ``train``
+        wrote before the first epoch, and resuming it would start from the beginning anyway; so the
+        same ``train --out`` after a fix (of the user's model file, say) starts the run anew."""
+        with self.lock():
+            for name in ("config.json", "model.json", MODEL_COPY, DATA_COPY, "metrics.jsonl"):
+                self.file(name).unlink(missing_ok=True)
 
     def _foreign_entries(self) -> list[str]:
         """What the folder holds besides our lock and stale temporary files."""
