@@ -350,14 +350,17 @@ def hyperparameter_signature(cls) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def check_hyperparameters(model_name: str, cls, options: dict) -> None:
+def check_hyperparameters(model_name: str, cls, options: dict, zoo: bool = True) -> None:
     """Check ``--model-opt`` values against the model's keyword defaults.
 
-    The default of each keyword says what it takes: an integer default > 0 (a size, a count)
-    takes integers >= 1, an integer default 0 integers >= 0; a float default a finite number
-    (> 0 when the default is); a list or tuple of positive integers (layer widths) such lists;
-    a string a string; a boolean a boolean; ``None`` anything. Unknown keywords are refused
-    unless the model takes ``**kwargs``.
+    The default of each keyword says what it takes: an integer default an integer, a float
+    default a finite number, a list or tuple of positive integers (layer widths) such lists, a
+    string a string, a boolean a boolean, ``None`` anything. For the ``zoo``'s models, whose
+    integer and float options are sizes, counts and scales, the default also gives the range: an
+    integer default > 0 takes integers >= 1 (0: >= 0), a float default > 0 numbers > 0. A user's
+    model (``zoo=False``) gets the type checks only: its own code knows its ranges (an integer
+    option whose default is 1 may well take 0). Unknown keywords are refused unless the model
+    takes ``**kwargs``.
     """
     sig = hyperparameter_signature(cls)
     params = sig.parameters
@@ -368,10 +371,10 @@ def check_hyperparameters(model_name: str, cls, options: dict) -> None:
             raise OptionError(f"model {model_name!r} has no option {key!r}: its options are "
                               f"{', '.join(known) or 'none'}")
         default = params[key].default if key in params else inspect.Parameter.empty
-        _check_like_default(f"model option {key}={value!r}", value, default)
+        _check_like_default(f"model option {key}={value!r}", value, default, zoo)
 
 
-def _check_like_default(name: str, value, default) -> None:
+def _check_like_default(name: str, value, default, ranges: bool = True) -> None:
     if default is inspect.Parameter.empty or default is None:
         return
     if isinstance(default, bool):
@@ -380,12 +383,12 @@ def _check_like_default(name: str, value, default) -> None:
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise OptionError(f"{name}: must be an integer (default {default})")
-        if value < min(default, 1):
+        if ranges and value < min(default, 1):
             raise OptionError(f"{name}: must be >= {min(default, 1)}")
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise OptionError(f"{name}: must be a finite number (default {default})")
-        if default > 0 and value <= 0:
+        if ranges and default > 0 and value <= 0:
             raise OptionError(f"{name}: must be > 0")
     elif isinstance(default, (list, tuple)):
         if not isinstance(value, (list, tuple)):

@@ -171,7 +171,7 @@ def build_model(name_or_path: str, data: dict, **hparams):
     from .options import check_hyperparameters
 
     entry = resolve(name_or_path)
-    check_hyperparameters(entry.name, entry.cls, hparams)
+    check_hyperparameters(entry.name, entry.cls, hparams, zoo=entry.cls.__module__.startswith("pyro_vae."))
     try:
         model = entry.cls(data, **hparams)
     except PyroVAEError:

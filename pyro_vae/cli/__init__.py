@@ -36,7 +36,12 @@ class UsageError(OptionError):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors raised (to the boundary) instead of printed over lines."""
+    """argparse with its usage errors raised (to the boundary) instead of printed over lines, and
+    no abbreviated flags: ``--epoch 3`` is an unknown flag, not a silent ``--epochs 3``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(f"{message} (see `{self.prog} --help`)")

@@ -128,11 +128,13 @@ def build_config(args):
         return dataclasses.replace(saved, **{k: v for k, v in given.items() if v is not None}), args.resume, True
     if not args.out:
         raise OptionError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
-    base = read_config_file(args.config) if args.config else {}
-    base = apply_sets(base, args.sets or [])
+    flags = {k: v for k, v in given.items() if v is not None}
+    if not (args.config or args.sets):
+        return TrainConfig.from_dict(flags, complete=False, source=None), args.out, False
+    TrainConfig.from_dict(flags, complete=False, source=None)  # a bad flag is named as the flag it is
+    base = apply_sets(read_config_file(args.config) if args.config else {}, args.sets or [])
     source = args.config or "--set"
-    merged = {**base, **{k: v for k, v in given.items() if v is not None}}
-    return TrainConfig.from_dict(merged, source=source, complete=False), args.out, False
+    return TrainConfig.from_dict({**base, **flags}, source=source, complete=False), args.out, False
 
 
 def run(args) -> int:

@@ -125,7 +125,10 @@ def check_split(split) -> tuple[float, float, float]:
 
 
 def split_indices(n: int, split, seed: int, what: str) -> dict:
-    """Row numbers of each split: a permutation of ``n`` by ``seed`` cut by ``split`` (each sorted)."""
+    """Row numbers of each split: a permutation of ``n`` by ``seed`` cut by ``split``, each split in
+    that random order. Not sorted: a file stored by class (a folder of class sub-folders is read
+    class by class) would otherwise give splits in class order, whose first rows are one class
+    (pictures of x[0] and x[1], a user's own first-N slice)."""
     fractions = check_split(split)
     n_valid, n_test = round(n * fractions[1]), round(n * fractions[2])
     n_train = n - n_valid - n_test
@@ -134,7 +137,7 @@ def split_indices(n: int, split, seed: int, what: str) -> dict:
                         f"at least one row per split; give more rows or valid/test arrays")
     order = np.random.default_rng(seed).permutation(n)
     cuts = {"train": order[:n_train], "valid": order[n_train:n_train + n_valid], "test": order[n_train + n_valid:]}
-    return {k: np.sort(v) for k, v in cuts.items()}
+    return cuts
 
 
 def check_labels(labels: dict, sizes: dict, what: str) -> Optional[int]:
@@ -182,8 +185,8 @@ def dataset_from_arrays(train, valid=None, test=None, labels=None, kind: Optiona
         base = given.pop("train")
         rows = split_indices(len(base), split, seed, f"{name}/train")
         if len(missing) == 1:  # only one to carve: train keeps the other share
-            rows = {"train": np.sort(np.concatenate([rows["train"], rows[[s for s in ("valid", "test") if s not in
-                                                                         missing][0]]])),
+            rows = {"train": np.concatenate([rows["train"], rows[[s for s in ("valid", "test") if s not in
+                                                                    missing][0]]]),
                     missing[0]: rows[missing[0]]}
         y_base = y.pop("train", None)
         for s, idx in rows.items():

@@ -140,7 +140,7 @@ def read_mapping(content, path: Path) -> tuple[dict, Optional[dict]]:
 
 # ---- CSV -------------------------------------------------------------------------------------------
 def read_csv(path: Path, label_column=None) -> tuple[dict, Optional[np.ndarray]]:
-    """Numeric columns (empty cells become NaN and are reported by the checks); a header row
+    """Numeric columns (an empty cell, NaN or inf is refused, naming its line); a header row
     is recognised by a cell that is not a number."""
     try:
         with open(path, newline="") as f:
@@ -177,6 +177,11 @@ def read_csv(path: Path, label_column=None) -> tuple[dict, Optional[np.ndarray]]
     x = np.asarray(values, dtype=np.float32)
     if x.shape[1] == 0:
         raise DataError(f"{path} has no columns besides the label column: give at least one numeric column")
+    bad = np.flatnonzero(~np.isfinite(x).all(1))
+    if len(bad):  # named here by its line in the file: the checks after the split see shuffled rows
+        line = int(bad[0]) + (2 if header else 1)
+        raise DataError(f"{path} line {line}: an empty cell, NaN or inf ({len(bad)} row(s) have one): fill in or "
+                        f"drop those rows")
     return {"train": x}, (_encode_labels(names) if label_at is not None else None)
 
 

@@ -53,9 +53,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "the configuration", complete: bool = True) -> "TrainConfig":
+    def from_dict(cls, d: dict, source: Optional[str] = "the configuration", complete: bool = True) -> "TrainConfig":
         """A config from a dict: unknown keys are refused; with ``complete`` (a run's
-        config.json) so are missing :data:`REQUIRED_KEYS`, else missing keys take defaults."""
+        config.json) so are missing :data:`REQUIRED_KEYS`, else missing keys take defaults.
+        A bad value's error names ``source`` first (``None``: command-line flags, named alone)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -66,4 +67,6 @@ class TrainConfig:
         try:
             return cls(**d)
         except OptionError as e:
+            if source is None:
+                raise
             raise OptionError(f"{source}: {e}") from None

@@ -341,8 +341,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
         if resume and main:
             run.recover()
         trainer = Trainer(config, run_dir, resume=resume)
-        if resume and main:  # what may change on resume (epochs, the data's new place, ...) is recorded
-            run.update_config(config.to_dict())
+        if resume and main and trainer.start_epoch < config.epochs:
+            run.update_config(config.to_dict())  # what may change on resume (epochs, the data's place, ...)
+            # (a resume with nothing to train leaves config.json as it was)
         try:
             result = trainer.fit(max_seconds)
         except (KeyboardInterrupt, TrainingDiverged):

@@ -63,9 +63,12 @@ def test_csv_with_header_label_names_and_missing_cells(tmp_path):
     for row, label in zip(all_rows, all_labels):  # labels stay with their rows: 'a' (0) on even i
         i = round(float(row[0]) / 0.5)
         assert int(label) == i % 2 and float(row[1]) == i % 7
-    (tmp_path / "nan.csv").write_text("1,2\n3,\n5,6\n" * 5)
-    with pytest.raises(DataError, match=r"NaN or inf .*row"):
+    (tmp_path / "nan.csv").write_text("1,2\n3,\n5,6\n" * 5)  # named by its line in the file, not a split's row
+    with pytest.raises(DataError, match=r"nan.csv line 2: an empty cell, NaN or inf \(5 row\(s\) have one\)"):
         load_dataset(str(tmp_path / "nan.csv"))
+    (tmp_path / "nan_header.csv").write_text("a,b\n" + "1,2\n" * 123 + "3,nan\n")
+    with pytest.raises(DataError, match=r"nan_header.csv line 125: an empty cell, NaN or inf"):
+        load_dataset(str(tmp_path / "nan_header.csv"))
     (tmp_path / "word.csv").write_text("a,b\n1,2\n3,x\n")
     with pytest.raises(DataError, match=r"line 3, b: 'x' is not a number"):
         load_dataset(str(tmp_path / "word.csv"))
@@ -176,3 +179,17 @@ def test_standardized_columns_and_their_log_jacobian(tmp_path):
     assert torch.allclose(mapped.train[torch.arange(len(mapped.train))], d.train, atol=1e-5)
     with pytest.raises(DataError, match="--standardize applies to real-valued data"):
         Dataset.from_arrays(np.full((20, 2), 0.5, np.float32), standardize=True)
+
+
+def test_a_folder_read_class_by_class_gives_splits_in_random_order(tmp_path):
+    """The folder is read class by class; its splits are not: the first test rows mix the classes."""
+    for c, cls in enumerate(("a", "b", "c", "d")):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(np.full((4, 4), 10 * c + i % 5, np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    d = load_dataset(str(tmp_path / "imgs"))
+    for labels in (d.train_labels, d.test_labels):
+        assert len(set(labels[:6].tolist())) >= 2, labels  # sorted splits would start with six of class a
+        assert not bool((labels[1:] >= labels[:-1]).all()), labels
+    assert sorted(torch.cat([d.train_labels, d.valid_labels, d.test_labels]).tolist()) == [0] * 30 + [1] * 30 + \
+        [2] * 30 + [3] * 30
