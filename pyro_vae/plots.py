@@ -193,9 +193,11 @@ def save_model_pictures(model, data, run_dir, metrics: list, seed: int = 0, titl
         rows = min(10, k)
         recon = model.reconstruct(x[:k], None if y_model is None else y_model[:k])
         pairs = torch.stack([x[:k].reshape(-1, rows, x.shape[1]), recon.reshape(-1, rows, x.shape[1])], 1)
-        labels = ["data", "reconstruction"] * (k // rows)
+        shown = "data (binarized)" if data.dynamic_binarization else "data"  # the draw the model scores
+        labels = [shown, "reconstruction"] * (k // rows)
+        what = "binarized test data" if data.dynamic_binarization else "test data"
         out.append(save_image_grid(pairs.reshape(2 * k, -1), shape, run_dir / "reconstructions.png", nrow=rows,
-                                   title=prefix + "test data and reconstructions", row_labels=labels))
+                                   title=prefix + f"{what} and reconstructions", row_labels=labels))
         out.append(_traversals(model, x, y_model, shape, run_dir / "traversals.png", prefix))
         if len(x) >= 2:
             out.append(_interpolations(model, x, y_model, shape, run_dir / "interpolations.png", prefix))

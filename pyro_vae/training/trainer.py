@@ -116,6 +116,13 @@ class Trainer:
         else:
             self.model = build_model(config.model, dataset.info(), **config.model_options)
         self.data = dataset.for_likelihood(self.model.likelihood)
+        if self.data.dynamic_binarization and not dataset.dynamic_binarization and self.ranks.is_main:
+            LOG.info(f"{dataset.name} holds grey values and {config.model} a {self.model.likelihood} likelihood: "
+                     f"the images are binarized (each pixel 1 with probability its value: train afresh each epoch, "
+                     f"valid and test once, seeded), and every bound is of the binarized data; for the grey values "
+                     f"themselves use a model with a continuous likelihood (vae_cb, vae_gaussian)")
+        if dataset.kind == "real" and not dataset.standardized and self.ranks.is_main:
+            _hint_standardize(dataset)
         self.model.to(self.device)
         for split in ("train", "valid", "test"):
             x, _ = self.data.split(split)
@@ -316,6 +323,25 @@ class Trainer:
         distributed.barrier()  # rank 0's files are written before any rank reads them
         return TrainResult(self.model, self.run, self.run.metrics(), self.data,
                            trained_epochs=len(self.run.metrics()) - self.start_epoch)
+
+
+#: Columns whose standard deviations differ by more than this factor get the --standardize hint.
+SCALE_SPREAD_HINT = 100.0
+
+
+def _hint_standardize(dataset) -> None:
+    """One line when real-valued columns have scales orders of magnitude apart: one network then
+    fits the widest columns and the narrow ones barely count (a valid ELBO of -779,528 nats on
+    such a file), where ``--standardize`` puts every column on unit scale."""
+    from ..data.arrays import column_moments
+
+    _, sd = column_moments(dataset.train)
+    spread = float(sd.max() / sd.min())
+    if spread > SCALE_SPREAD_HINT:
+        LOG.info(f"the columns of {dataset.name} have standard deviations from {float(sd.min()):.3g} to "
+                 f"{float(sd.max()):.3g} ({spread:.3g}x apart): the widest columns dominate the likelihood; "
+                 f"train with --standardize to put every column on unit scale (evaluate reports log p of the "
+                 f"original values too)")
 
 
 def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optional[float] = None,
