@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from cli_runner import CliRunner
@@ -46,6 +47,13 @@ def test_compare_trains_resumes_and_writes_the_table(cli, tmp_path):
     for row in payload["summary"]:
         assert row["seeds"] == 2 and row["test_iw_se"] is not None and row["snr_model"] > 0
         assert row["test_iw"] >= row["test_elbo"] - 3 * row["test_elbo_se"]
+    for row in payload["summary"]:  # each ± is the standard error over the seeds' runs, recomputed
+        runs = [r for r in payload["runs"] if r["estimator"] == row["estimator"]]
+        for key in ("test_iw", "test_elbo", "iw_minus_elbo", "snr_model", "variance_guide"):
+            values = np.array([r[key] for r in runs], dtype=float)
+            assert np.isclose(row[key], values.mean()) and np.isclose(row[key + "_se"], values.std(ddof=1) / np.sqrt(2))
+    assert "± is the standard error over the 2 seed(s)" in (tmp_path / "c" / "compare.md").read_text()
+    assert "50 random test datapoints" in (tmp_path / "c" / "compare.md").read_text()
     elbo = payload["summary"][0]
     assert 0.5 < elbo["time_vs_elbo"] < 2  # the reference against itself
     assert set(payload) >= {"load_before", "load_after", "machine"}
