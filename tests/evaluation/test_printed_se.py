@@ -45,8 +45,9 @@ def _printed(stdout, label):
 
 def test_every_summary_se_is_the_se_over_the_datapoints_of_its_csv(cli, tmp_path):
     run = tmp_path / "run"
-    ok(cli.run("train", "--dataset", "digits", "--model-opt", "z_dim=2", "--model-opt", "hidden=[8]",
-               "--epochs", "2", "--out", run, "--no-progress"))
+    res = ok(cli.run("train", "--dataset", "digits", "--model-opt", "z_dim=2", "--model-opt", "hidden=[8]",
+                     "--epochs", "2", "--out", run, "--no-progress"))
+    assert [line.split("  ")[0] for line in res.stderr_lines if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]
 
     res = ok(cli.run("evaluate", run, "--k", "1,10,40", "--n", "45", "--no-progress"))
     points, summary = _table(run / "eval_points.csv"), json.loads((run / "eval.json").read_text())
@@ -58,6 +59,8 @@ def test_every_summary_se_is_the_se_over_the_datapoints_of_its_csv(cli, tmp_path
         shown, shown_se = _printed(res.stdout, label)
         assert abs(shown - mean) <= 0.006 and abs(shown_se - se) <= 0.006, (label, shown_se, se)
     np.testing.assert_allclose(points["reconstruction"] - points["kl"], points["elbo"], rtol=1e-5, atol=1e-4)
+    flagged = summary["khat_share_above_0.7"] > 0  # the k-hat warning is printed exactly when it applies
+    assert flagged == ("of datapoints: k-hat > 0.7 means" in res.stdout)
     over_k = {int(r["k"]): r for r in csv.DictReader(open(run / "evaluate.csv"))}
     for k in (1, 10):  # the smaller K: from the first K of the same draws, their own columns in the CSV
         nested = json.loads((run / f"eval_test_k{k}.json").read_text())
