@@ -344,7 +344,8 @@ def main():
 def render(result: dict) -> str:
     iw = result["iw"]
     ais = markdown_table(result["ais_rows"], [
-        ("num_steps", "AIS steps"), ("n", "test images"), ("log_px_ais", "log p(x) AIS"), ("log_px_ais_se", "±"),
+        ("num_steps", "AIS steps"), ("n", "test images"), ("log_px_ais", "log p(x) AIS"), ("log_px_ais_se", "± (se over images)"),
+        ("mc_se_per_point", "MC se per image (mean)"),
         ("iw_same_images", f"IW_{iw['k']} same images"), ("gain_over_iw", "AIS - IW (nats)"), ("gain_se", "± (paired)"),
         ("acceptance", "acceptance"), ("ess", "ESS of 16"), ("seconds", "wall s"), ("seconds_per_image", "s / image")])
     bdmc = markdown_table(result["bdmc_rows"], [
