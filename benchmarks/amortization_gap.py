@@ -104,13 +104,14 @@ def main():
     import torch
 
     from pyro_vae.data import load_dataset
+    from pyro_vae.data.subset import choose_rows
     from pyro_vae.errors import PyroVAEError
 
     try:
         x = load_dataset("binarized-mnist", args.data_dir, download=False).test
     except PyroVAEError as e:
         sys.exit(f"error: {e}")
-    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[: args.n]]  # sorted by class
+    (x,) = choose_rows(len(x), args.n, args.seed).take(x)  # random rows (pyro_vae.data.subset): grouped by class
     runs = args.run_dir or [reference_vae_run(None, args.data_dir, args.scratch)]
     rows, per_run = [], {}
     for run_dir in runs:
