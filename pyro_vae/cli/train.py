@@ -83,7 +83,12 @@ def add_parser(sub) -> None:
     t.add_argument("--capture", choices=CAPTURE_MODES,
                    help="capture the training step once and replay it (default auto: where valid, else eager "
                         "with one line saying why; on: an error instead; off: always Pyro's eager step)")
-    t.add_argument("--valid-k", type=int, help="particles for the per-epoch validation bound, >= 1 (default 1)")
+    t.add_argument("--valid-k", type=int, help="particles for the per-epoch validation bound, >= 1 (default 1: the "
+                   "valid ELBO; K > 1 also the valid IW bound, which then picks the best checkpoint and early stopping)")
+    t.add_argument("--kl-warmup", type=int, metavar="EPOCHS", help="KL warm-up: the weight of the latent terms rises "
+                   "linearly from 0 to 1 (to the model's beta) over the first EPOCHS epochs, >= 0 (default 0: none)")
+    t.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop when the valid bound (see --valid-k) "
+                   "has not improved for PATIENCE epochs, >= 0 (default 0: never); checkpoint_best.pt is the best")
     t.add_argument("--out", help="run directory to create: a new or empty folder")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
@@ -103,6 +108,7 @@ def given_options(args) -> dict:
         "loss_options": dict(args.loss_opt) if args.loss_opt is not None else None,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
+        "kl_warmup": args.kl_warmup, "early_stopping": args.early_stopping,
         "capture": args.capture,
         "progress": not args.no_progress and sys.stderr.isatty(),
         "data_kind": args.data_kind, "split": args.split, "label_column": args.label_column,

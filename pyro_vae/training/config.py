@@ -35,6 +35,8 @@ class TrainConfig:
     on_nan: str = "stop"  # "stop": raise with the step; "skip": skip the step and count it
     max_skipped_fraction: float = 0.1  # with on_nan="skip": give up above this share of an epoch
     valid_k: int = 1  # particles per datapoint for the per-epoch validation ELBO / IW bound
+    kl_warmup: int = 0  # epochs over which the latent terms' weight rises from 0 to 1 (training/kl_warmup.py)
+    early_stopping: int = 0  # patience in epochs on the valid bound (0: never stop early)
     progress: bool = True
     capture: str = "auto"  # "auto" | "on" | "off": the step captured once and replayed (training/capture.py)
     logger: Optional[str] = None  # "tensorboard": scalars and pictures into RUN/tb/ each epoch

@@ -30,6 +30,7 @@ SCALARS = {
     "train_objective": "train/objective",
     "grad_norm": "train/grad_norm",
     "lr": "train/lr",
+    "kl_weight": "train/kl_weight",
     "train_time_s": "train/seconds_per_epoch",
     "valid_elbo": "valid/elbo",
     "valid_log_px_iw": "valid/iw_bound",
@@ -39,7 +40,8 @@ TB_FOLDER = "tb"
 
 def epoch_line(row: dict, epochs: int, loss: str, valid_k: int) -> str:
     """The one-line summary of a metrics row."""
-    text = (f"epoch {row['epoch']}/{epochs}  train objective ({loss}) {row['train_objective']:.2f}  "
+    annealed = f", KL weight {row['kl_weight']:.2f}" if row.get("kl_weight", 1.0) < 1.0 else ""
+    text = (f"epoch {row['epoch']}/{epochs}  train objective ({loss}{annealed}) {row['train_objective']:.2f}  "
             f"valid ELBO {row['valid_elbo']:.2f}")
     if "valid_log_px_iw" in row:
         text += f"  valid IW({valid_k}) {row['valid_log_px_iw']:.2f}"

@@ -40,9 +40,14 @@ from ..data.registry import registered_by_user
 from ..runs import load_config_data
 from .capture import CapturedStep
 from .config import TrainConfig
+from .kl_warmup import ScaleLatents, kl_weight
 from .logging import LOG, epoch_line, make_epoch_logs, require_tensorboard
 from .run_dir import RunDir
 from .schedule import learning_rate
+
+
+#: The monitored validation bounds, as the early-stopping line names them.
+_MONITORED = {"valid_elbo": "the valid ELBO", "valid_log_px_iw": "the valid IW bound"}
 
 
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -51,16 +56,18 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def svi_step(loss: pyro.infer.ELBO, model, optimizer: torch.optim.Optimizer, batch: tuple,
-             grad_norms: Optional[list] = None) -> float:
+             grad_norms: Optional[list] = None, kl_factor: float = 1.0) -> float:
     """One training step: ``loss.loss_and_grads`` (Pyro's SVI contract) then the optimizer.
 
     Returns the loss; when it is not finite the gradients are dropped and no step is taken.
     With ``grad_norms`` the Euclidean norm of all gradients (a 0-d tensor) is appended to it,
     before the step. In a multi-process job ``batch`` is this rank's part (possibly empty) and
     the loss and gradients are summed over the ranks first (:func:`distributed.reduce_step`):
-    the returned loss is the global batch's and every rank takes the same step.
+    the returned loss is the global batch's and every rank takes the same step. ``kl_factor``
+    < 1 scales the latent terms (KL warm-up, :mod:`.kl_warmup`).
     """
-    value = loss.loss_and_grads(model.model, model.guide, *batch) if len(batch[0]) else 0.0
+    with ScaleLatents(kl_factor) if kl_factor != 1.0 else contextlib.nullcontext():
+        value = loss.loss_and_grads(model.model, model.guide, *batch) if len(batch[0]) else 0.0
     if distributed.current().active:
         value = distributed.reduce_step(list(model.parameters()), value)
     if math.isfinite(value):
@@ -136,7 +143,9 @@ class Trainer:
         learning_rate(config.lr_schedule, config.lr, 0)  # an unknown schedule fails before the run starts
         self.optimizer = make_optimizer(self.model, config.lr)
         self.start_epoch = 0
-        self.best_valid = -math.inf
+        # the bound that picks checkpoint_best.pt and early stopping: the IW bound when validated with K > 1
+        self.monitored = "valid_log_px_iw" if config.valid_k > 1 else "valid_elbo"
+        self.best_valid, self.best_epoch = -math.inf, 0
         self.skipped_total = 0
         if resume and self.run.has_checkpoint("last"):
             state = self.run.load_checkpoint("last", map_location=self.device)
@@ -144,6 +153,7 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.start_epoch = int(state["epoch"])
             self.best_valid = float(state["best_valid_elbo"])
+            self.best_epoch = int(state.get("best_epoch", 0))
             self.skipped_total = int(state.get("skipped_steps", 0))
             if self.ranks.is_main:
                 self.run.truncate_metrics(self.start_epoch)
@@ -225,11 +235,15 @@ class Trainer:
         bar = tqdm(self._batches(epoch), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not cfg.progress or not self.ranks.is_main, leave=False)
         validate = pyro.poutine.util.is_validation_enabled()
+        beta = 1.0
         for step, (size, batch) in enumerate(bar, 1):
+            beta = kl_weight(epoch * steps + step - 1, cfg.kl_warmup * steps)
+            # while the KL weight changes every step, Pyro's eager step (a captured graph holds it fixed)
+            step_loss = self.step_loss if beta == 1.0 else self.loss
             # Pyro's argument and shape validation on the run's first step only: the data were
             # checked up front, and validating every step costs ~0.5 ms (see benchmarks/speed.py)
             with pyro.validation_enabled(validate and epoch == self.start_epoch and step == 1):
-                loss = svi_step(self.step_loss, self.model, self.optimizer, batch, norms)
+                loss = svi_step(step_loss, self.model, self.optimizer, batch, norms, kl_factor=beta)
             if not math.isfinite(loss):
                 if cfg.on_nan != "skip":
                     raise TrainingDiverged(
@@ -249,8 +263,10 @@ class Trainer:
             raise TrainingDiverged(f"a parameter became NaN/inf in epoch {epoch + 1}: lower --lr (now "
                                    f"{cfg.lr}); the last good checkpoint is in {self.run.path}")
         # the negated training loss: the ELBO for --loss elbo, a weighted or tighter bound for others
-        return {"train_objective": -total / max(count, 1), "skipped_steps": skipped,
-                "lr": self.optimizer.param_groups[0]["lr"],
+        out = {"train_objective": -total / max(count, 1), "skipped_steps": skipped}
+        if cfg.kl_warmup:
+            out["kl_weight"] = beta  # at the epoch's last step; the objective is annealed while < 1
+        return {**out, "lr": self.optimizer.param_groups[0]["lr"],
                 "grad_norm": float(torch.stack(norms).mean()) if norms else float("nan")}
 
     def validate(self) -> dict:
@@ -292,9 +308,12 @@ class Trainer:
     def _fit(self, max_seconds: Optional[float]) -> TrainResult:
         t0 = time.perf_counter()
         elapsed_before = (self.run.metrics() or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
-        if self.start_epoch < self.config.epochs:
+        stopped = self.run.metrics()[-1].get("early_stop") if self.start_epoch else None
+        if stopped and self.ranks.is_main:
+            LOG.info(f"the run stopped early at epoch {self.start_epoch}: {stopped}; nothing to train")
+        if self.start_epoch < self.config.epochs and not stopped:
             self._settle_loss()
-        for epoch in range(self.start_epoch, self.config.epochs):
+        for epoch in range(self.start_epoch, self.config.epochs if not stopped else self.start_epoch):
             t_epoch = time.perf_counter()
             row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
             row["train_time_s"] = time.perf_counter() - t_epoch
@@ -303,12 +322,18 @@ class Trainer:
             if self.ranks.active:
                 row["processes"] = self.ranks.world_size
             self.skipped_total += row["skipped_steps"]
+            bound = row[self.monitored]
+            improved = bound > self.best_valid
+            if improved:
+                self.best_valid, self.best_epoch = bound, epoch + 1
             state = {"epoch": epoch + 1, "model": self.model.state_dict(),
                      "optimizer": self.optimizer.state_dict(),
-                     "best_valid_elbo": max(self.best_valid, row["valid_elbo"]),
-                     "skipped_steps": self.skipped_total}
-            improved = row["valid_elbo"] > self.best_valid
-            self.best_valid = max(self.best_valid, row["valid_elbo"])
+                     "best_valid_elbo": self.best_valid,  # (the monitored bound: the IW bound with valid_k > 1)
+                     "best_epoch": self.best_epoch, "skipped_steps": self.skipped_total}
+            patience = self.config.early_stopping
+            if patience and epoch + 1 - self.best_epoch >= patience and epoch + 1 < self.config.epochs:
+                row["early_stop"] = (f"{_MONITORED[self.monitored]} has not improved for {patience} epochs "
+                                     f"(best {self.best_valid:.2f} at epoch {self.best_epoch}: checkpoint_best.pt)")
             if self.ranks.is_main:  # the run directory is rank 0's alone
                 if improved:
                     self.run.save_checkpoint("best", state)
@@ -317,6 +342,10 @@ class Trainer:
                 LOG.info(epoch_line(row, self.config.epochs, self.config.loss, self.config.valid_k))
                 for log in self.epoch_logs:
                     log.epoch(row, self.model, self.data, self.config.seed)
+            if "early_stop" in row:
+                if self.ranks.is_main:
+                    LOG.info(f"early stopping at epoch {epoch + 1}: {row['early_stop']}")
+                break
             out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
             if distributed.agree_any(out_of_time):  # all ranks stop together: none waits alone in a collective
                 break

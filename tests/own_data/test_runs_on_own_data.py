@@ -39,7 +39,8 @@ def test_npz_train_evaluate_sample_encode_and_load_in_python(cli, tmp_path):
     grey16(tmp_path / "imgs.npz")
     run = tmp_path / "run"
     res = ok(cli.run("train", "--dataset", tmp_path / "imgs.npz", *TINY, "--out", run))
-    lines = res.stderr_lines  # one summary line per epoch, no progress bar in a log
+    notice, *lines = res.stderr_lines  # what is done to the data, then one line per epoch, no progress bar
+    assert "holds grey values and vae a bernoulli likelihood: the images are binarized" in notice
     assert [line.split()[1] for line in lines] == ["1/2", "2/2"] and "\r" not in res.stderr
     assert "train objective (elbo)" in lines[0] and "valid ELBO" in lines[0]
     assert {"samples.png", "reconstructions.png", "traversals.png", "interpolations.png",
