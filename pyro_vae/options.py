@@ -130,6 +130,7 @@ def check_train_config(cfg) -> None:
     cfg.max_skipped_fraction = check_float("max_skipped_fraction", cfg.max_skipped_fraction, 0.0, maximum=1.0)
     cfg.kl_warmup = check_int("--kl-warmup", cfg.kl_warmup, 0)
     cfg.early_stopping = check_int("--early-stopping", cfg.early_stopping, 0)
+    cfg.lr_warmup = check_int("--lr-warmup", cfg.lr_warmup, 0)
     cfg.valid_k = check_int("--valid-k", cfg.valid_k, 1)
     if not isinstance(cfg.progress, bool):
         raise OptionError(f"progress must be true or false, got {cfg.progress!r}")

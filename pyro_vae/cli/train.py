@@ -72,8 +72,11 @@ def add_parser(sub) -> None:
     t.add_argument("--batch-size", type=int, help="datapoints per step, >= 1 (default 100)")
     t.add_argument("--lr", type=float, help="learning rate, > 0 (default 0.001)")
     t.add_argument("--lr-schedule", metavar="NAME",
-                   help="constant (default) or burda: 3**i epochs at lr * 10**(-i/7), i = 0..7 (Burda et al. "
-                        "2015; 3280 epochs in all)")
+                   help="constant (default); burda: 3**i epochs at lr * 10**(-i/7), i = 0..7 (Burda et al. "
+                        "2015; 3280 epochs in all); cosine: from lr to 0 over --epochs; plateau: halved after 5 "
+                        "epochs without a better valid bound")
+    t.add_argument("--lr-warmup", type=int, metavar="STEPS", help="the learning rate rises linearly from "
+                   "lr/STEPS to the schedule's over the first STEPS steps, >= 0 (default 0: none)")
     t.add_argument("--minutes", type=float, help="time budget, >= 0: stop after the epoch that ends past it "
                    "(--resume continues)")
     t.add_argument("--seed", type=int, help="in [0, 2**32 - 1] (default 0)")
@@ -108,7 +111,7 @@ def given_options(args) -> dict:
         "loss_options": dict(args.loss_opt) if args.loss_opt is not None else None,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
-        "kl_warmup": args.kl_warmup, "early_stopping": args.early_stopping,
+        "kl_warmup": args.kl_warmup, "early_stopping": args.early_stopping, "lr_warmup": args.lr_warmup,
         "capture": args.capture,
         "progress": not args.no_progress and sys.stderr.isatty(),
         "data_kind": args.data_kind, "split": args.split, "label_column": args.label_column,

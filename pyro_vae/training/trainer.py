@@ -43,7 +43,7 @@ from .config import TrainConfig
 from .kl_warmup import ScaleLatents, kl_weight
 from .logging import LOG, epoch_line, make_epoch_logs, require_tensorboard
 from .run_dir import RunDir
-from .schedule import learning_rate
+from .schedule import learning_rate, warmup_factor
 
 
 #: The monitored validation bounds, as the early-stopping line names them.
@@ -140,12 +140,13 @@ class Trainer:
             config.loss = self.model.default_loss
         self.loss = make_loss(config.loss, config.num_particles, **config.loss_options)
         self.step_loss = CapturedStep(self.loss, self.model, config.capture)  # captured once, replayed
-        learning_rate(config.lr_schedule, config.lr, 0)  # an unknown schedule fails before the run starts
+        learning_rate(config.lr_schedule, config.lr, 0, config.epochs)  # an unknown schedule fails before the run
         self.optimizer = make_optimizer(self.model, config.lr)
         self.start_epoch = 0
         # the bound that picks checkpoint_best.pt and early stopping: the IW bound when validated with K > 1
         self.monitored = "valid_log_px_iw" if config.valid_k > 1 else "valid_elbo"
         self.best_valid, self.best_epoch = -math.inf, 0
+        self.bounds: list = []  # the monitored valid bound of each epoch so far (the plateau schedule)
         self.skipped_total = 0
         if resume and self.run.has_checkpoint("last"):
             state = self.run.load_checkpoint("last", map_location=self.device)
@@ -226,8 +227,9 @@ class Trainer:
 
         cfg = self.config
         pyro.set_rng_seed(distributed.stream_seed(cfg.seed, epoch, 1))
+        rate = learning_rate(cfg.lr_schedule, cfg.lr, epoch, cfg.epochs, self.bounds)
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(cfg.lr_schedule, cfg.lr, epoch)
+            group["lr"] = rate
         self.model.train()
         n_batches = len(self.data.train) if self.unlabelled_idx is None else 2 * len(self.unlabelled_idx)
         total, count, skipped, steps = 0.0, 0, 0, math.ceil(n_batches / cfg.batch_size)
@@ -238,6 +240,9 @@ class Trainer:
         beta = 1.0
         for step, (size, batch) in enumerate(bar, 1):
             beta = kl_weight(epoch * steps + step - 1, cfg.kl_warmup * steps)
+            if epoch * steps + step <= cfg.lr_warmup:  # --lr-warmup: the rate ramps up over the first steps
+                for group in self.optimizer.param_groups:
+                    group["lr"] = rate * warmup_factor(epoch * steps + step - 1, cfg.lr_warmup)
             # while the KL weight changes every step, Pyro's eager step (a captured graph holds it fixed)
             step_loss = self.step_loss if beta == 1.0 else self.loss
             # Pyro's argument and shape validation on the run's first step only: the data were
@@ -307,8 +312,10 @@ class Trainer:
 
     def _fit(self, max_seconds: Optional[float]) -> TrainResult:
         t0 = time.perf_counter()
-        elapsed_before = (self.run.metrics() or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
-        stopped = self.run.metrics()[-1].get("early_stop") if self.start_epoch else None
+        history = [r for r in self.run.metrics() if r["epoch"] <= self.start_epoch]
+        elapsed_before = (history or [{"elapsed_s": 0.0}])[-1]["elapsed_s"]
+        self.bounds = [r.get(self.monitored, r["valid_elbo"]) for r in history]  # the plateau schedule reads them
+        stopped = history[-1].get("early_stop") if history else None
         if stopped and self.ranks.is_main:
             LOG.info(f"the run stopped early at epoch {self.start_epoch}: {stopped}; nothing to train")
         if self.start_epoch < self.config.epochs and not stopped:
@@ -323,6 +330,7 @@ class Trainer:
                 row["processes"] = self.ranks.world_size
             self.skipped_total += row["skipped_steps"]
             bound = row[self.monitored]
+            self.bounds.append(bound)
             improved = bound > self.best_valid
             if improved:
                 self.best_valid, self.best_epoch = bound, epoch + 1

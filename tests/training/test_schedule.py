@@ -7,7 +7,8 @@ import torch
 
 from pyro_vae.errors import OptionError
 from pyro_vae.training import TrainConfig, train
-from pyro_vae.training.schedule import BURDA_EPOCHS, burda_stage, learning_rate
+from pyro_vae.training.schedule import (BURDA_EPOCHS, PLATEAU_FACTOR, PLATEAU_PATIENCE, burda_stage, learning_rate,
+                                        warmup_factor)
 
 QUICK = dict(dataset="digits", model_options={"z_dim": 4, "hidden": [32]}, batch_size=50, progress=False)
 
@@ -25,8 +26,8 @@ def test_burda_schedule_has_3_to_the_i_epochs_per_stage():
 
 
 def test_unknown_schedule_fails_before_the_run_starts(tmp_path):
-    with pytest.raises(OptionError, match="--lr-schedule must be one of burda, constant, got 'cosine'"):
-        train(TrainConfig(epochs=1, lr_schedule="cosine", **QUICK), tmp_path / "run")
+    with pytest.raises(OptionError, match="--lr-schedule must be one of burda, constant, cosine, plateau, got 'step'"):
+        train(TrainConfig(epochs=1, lr_schedule="step", **QUICK), tmp_path / "run")
     assert not (tmp_path / "run" / "config.json").exists()
 
 
@@ -46,3 +47,42 @@ def test_time_budget_stops_after_the_epoch_that_crosses_it_and_resume_goes_on(tm
     rest = train(TrainConfig(epochs=5, **QUICK), tmp_path / "run", resume=True)
     assert [r["epoch"] for r in rest.metrics] == [1, 2, 3, 4, 5]
     assert all(torch.isfinite(p).all() for p in rest.model.parameters())
+
+
+def test_cosine_plateau_and_warmup_by_their_formulas():
+    assert learning_rate("cosine", 1e-3, 0, 10) == pytest.approx(1e-3)
+    assert learning_rate("cosine", 1e-3, 5, 10) == pytest.approx(0.5e-3)
+    assert learning_rate("cosine", 1e-3, 9, 10) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.9)))
+    rising = [-10.0, -9.0, -8.0]
+    stalled = rising + [-8.5] * PLATEAU_PATIENCE  # 5 epochs without beating -8: one reduction
+    assert learning_rate("plateau", 1e-3, len(rising), 20, rising) == 1e-3
+    assert learning_rate("plateau", 1e-3, len(stalled) - 1, 20, stalled) == 1e-3
+    assert learning_rate("plateau", 1e-3, len(stalled), 20, stalled) == pytest.approx(1e-3 * PLATEAU_FACTOR)
+    twice = stalled + [-8.5] * PLATEAU_PATIENCE
+    assert learning_rate("plateau", 1e-3, len(twice), 20, twice) == pytest.approx(1e-3 * PLATEAU_FACTOR ** 2)
+    assert [warmup_factor(s, 4) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0] and warmup_factor(0, 0) == 1.0
+
+
+def test_plateau_and_warmup_runs_resume_to_the_same_numbers(tmp_path, monkeypatch):
+    from pyro_vae.training import resume_config
+    from pyro_vae.training import trainer as trainer_module
+
+    bounds = [-50.0, -40.0] + [-45.0] * 8
+    real_validate = trainer_module.Trainer.validate
+
+    def scripted(self):  # the true valid ELBO, but a scripted bound for the plateau schedule to read
+        out = real_validate(self)
+        out["valid_elbo"] = bounds[len(self.bounds)]
+        return out
+
+    monkeypatch.setattr(trainer_module.Trainer, "validate", scripted)
+    cfg = dict(lr_schedule="plateau", lr_warmup=20, **QUICK)
+    whole = train(TrainConfig(epochs=9, **cfg), tmp_path / "whole", pictures=False).metrics
+    assert [r["lr"] for r in whole] == pytest.approx([1e-3] * 7 + [1e-3 * PLATEAU_FACTOR] * 2)
+    train(TrainConfig(epochs=8, **cfg), tmp_path / "split", pictures=False)
+    resumed = train(resume_config(tmp_path / "split", epochs=9), tmp_path / "split", resume=True,
+                    pictures=False).metrics
+    assert [r["train_objective"] for r in resumed] == [r["train_objective"] for r in whole]
+    assert [r["lr"] for r in resumed] == [r["lr"] for r in whole]
+    plain = train(TrainConfig(epochs=1, lr_schedule="plateau", **QUICK), tmp_path / "plain", pictures=False).metrics
+    assert plain[0]["train_objective"] != whole[0]["train_objective"]  # the warm-up's smaller first steps
