@@ -25,7 +25,7 @@ DEVICES = ("cpu", "cuda")
 #: Picture formats ``sample --out`` writes (PIL through torchvision, or matplotlib).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Options that may differ on ``--resume`` from the saved run; any other difference is refused.
-RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger", "capture")
+RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger", "capture", "log_every")
 #: What ``--logger`` may name (``None``: per-epoch lines on stderr only).
 LOGGERS = ("tensorboard",)
 #: What ``--capture`` may be (see :mod:`pyro_vae.training.capture`).
@@ -131,6 +131,7 @@ def check_train_config(cfg) -> None:
     cfg.kl_warmup = check_int("--kl-warmup", cfg.kl_warmup, 0)
     cfg.early_stopping = check_int("--early-stopping", cfg.early_stopping, 0)
     cfg.lr_warmup = check_int("--lr-warmup", cfg.lr_warmup, 0)
+    cfg.log_every = check_int("--log-every", cfg.log_every, 0)
     cfg.valid_k = check_int("--valid-k", cfg.valid_k, 1)
     if not isinstance(cfg.progress, bool):
         raise OptionError(f"progress must be true or false, got {cfg.progress!r}")

@@ -236,6 +236,7 @@ CASES = [
     ("unknown loss", ["train", *TINY, "--loss", "nope", "--out", "{case}/o"], "unknown loss 'nope'", None),
     ("bad loss option", ["train", *TINY, "--loss", "iwae", "--loss-opt", "nope=1", "--out", "{case}/o"], "loss 'iwae' does not take the options ['nope']", None),
     ("unknown schedule", ["train", *TINY, "--lr-schedule", "step", "--out", "{case}/o"], "--lr-schedule must be one of burda, constant, cosine, plateau, got 'step'", None),
+    ("log every < 0", ["train", *TINY, "--log-every", "-1", "--out", "{case}/o"], "--log-every must be an integer >= 0, got -1", None),
     ("lr warmup < 0", ["train", *TINY, "--lr-warmup", "-5", "--out", "{case}/o"], "--lr-warmup must be an integer >= 0, got -5", None),
     ("on-nan maybe", ["train", *TINY, "--on-nan", "maybe", "--out", "{case}/o"], "argument --on-nan: invalid choice: 'maybe'", None),
     ("device tpu", ["train", *TINY, "--device", "tpu", "--out", "{case}/o"], "--device must be cpu, cuda or cuda:N, got 'tpu'", None),

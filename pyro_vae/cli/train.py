@@ -86,6 +86,8 @@ def add_parser(sub) -> None:
     t.add_argument("--capture", choices=CAPTURE_MODES,
                    help="capture the training step once and replay it (default auto: where valid, else eager "
                         "with one line saying why; on: an error instead; off: always Pyro's eager step)")
+    t.add_argument("--log-every", type=int, metavar="N", help="with --logger: also log the training objective of "
+                   "every N-th step (train/objective_step), >= 0 (default 0: once per epoch)")
     t.add_argument("--valid-k", type=int, help="particles for the per-epoch validation bound, >= 1 (default 1: the "
                    "valid ELBO; K > 1 also the valid IW bound, which then picks the best checkpoint and early stopping)")
     t.add_argument("--kl-warmup", type=int, metavar="EPOCHS", help="KL warm-up: the weight of the latent terms rises "
@@ -112,6 +114,7 @@ def given_options(args) -> dict:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "seed": args.seed, "device": args.device, "on_nan": args.on_nan, "valid_k": args.valid_k,
         "kl_warmup": args.kl_warmup, "early_stopping": args.early_stopping, "lr_warmup": args.lr_warmup,
+        "log_every": args.log_every,
         "capture": args.capture,
         "progress": not args.no_progress and sys.stderr.isatty(),
         "data_kind": args.data_kind, "split": args.split, "label_column": args.label_column,

@@ -38,6 +38,7 @@ class TrainConfig:
     kl_warmup: int = 0  # epochs over which the latent terms' weight rises from 0 to 1 (training/kl_warmup.py)
     early_stopping: int = 0  # patience in epochs on the valid bound (0: never stop early)
     lr_warmup: int = 0  # steps over which the learning rate rises linearly to the schedule's (0: none)
+    log_every: int = 0  # also log the training objective to the trackers every N steps (0: once per epoch)
     progress: bool = True
     capture: str = "auto"  # "auto" | "on" | "off": the step captured once and replayed (training/capture.py)
     logger: Optional[str] = None  # "tensorboard": scalars and pictures into RUN/tb/ each epoch

@@ -78,6 +78,10 @@ class TensorBoardLog:
             self.writer.add_image("reconstructions", _grid(_reconstructions(model, data), data, nrow=8), step)
         self.writer.flush()
 
+    def step(self, step: int, objective: float) -> None:
+        """The training objective (per datapoint) of one step, at ``--log-every``."""
+        self.writer.add_scalar("train/objective_step", objective, step)
+
     def close(self) -> None:
         self.writer.close()
 

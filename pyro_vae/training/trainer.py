@@ -262,6 +262,9 @@ class Trainer:
                 continue
             total += loss
             count += size
+            if cfg.log_every and (epoch * steps + step) % cfg.log_every == 0:
+                for log in self.epoch_logs:
+                    log.step(epoch * steps + step, -loss / max(size, 1))
             bar.set_postfix(loss=f"{total / max(count, 1):.2f}")
         bar.close()
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):

@@ -172,7 +172,8 @@ def test_tensorboard_scalars_and_images_match_the_metrics(cli, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
-    ok(cli.run("train", "--dataset", "digits", *TINY, "--valid-k", "3", "--logger", "tensorboard", "--out", run))
+    ok(cli.run("train", "--dataset", "digits", *TINY, "--valid-k", "3", "--logger", "tensorboard", "--log-every", "10",
+               "--kl-warmup", "1", "--out", run))
     events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "images": 0}).Reload()
     metrics = pyro_vae.load_run(run).metrics
     for key, tag in (("train_objective", "train/objective"), ("valid_elbo", "valid/elbo"),
@@ -183,6 +184,10 @@ def test_tensorboard_scalars_and_images_match_the_metrics(cli, tmp_path):
         assert np.allclose([s.value for s in scalars], [m[key] for m in metrics], rtol=1e-6), tag
     assert all(m["grad_norm"] > 0 for m in metrics)
     assert {"samples", "reconstructions"} <= set(events.Tags()["images"])
+    assert [s.value for s in events.Scalars("train/kl_weight")] == pytest.approx([m["kl_weight"] for m in metrics])
+    steps = [s.step for s in events.Scalars("train/objective_step")]  # --log-every 10: every 10th step
+    per_epoch = -(-len(pyro_vae.load_run(run).data.train) // 40)
+    assert steps == list(range(10, 2 * per_epoch + 1, 10))
 
 
 def test_the_tensorboard_extra_missing_is_one_line(monkeypatch, tmp_path):
