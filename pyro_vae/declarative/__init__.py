@@ -11,14 +11,14 @@
 """
 
 from .model import DeclarativeModel
-from .nets import MLP, Conv28
+from .nets import MLP, Conv, Conv28
 from .posteriors import IAF, Planar
 from .priors import LearnedNormal, MixtureOfGaussians, StandardNormal, VampPrior
 from .spec import (Bernoulli, Categorical, Context, ContinuousBernoulli, Gaussian, Label, Latent, Likelihood, Spec,
                    validate)
 
 __all__ = [
-    "Bernoulli", "Categorical", "Context", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "IAF",
+    "Bernoulli", "Categorical", "Context", "Conv", "Conv28", "ContinuousBernoulli", "DeclarativeModel", "Gaussian", "IAF",
     "Label", "LearnedNormal", "Latent", "Likelihood", "MLP", "MixtureOfGaussians", "Planar", "Spec", "StandardNormal",
     "VampPrior", "validate",
 ]

@@ -27,7 +27,7 @@ from ..errors import DataError, ModelError
 from ..model import LatentVariableModel
 from ..nn import activation, one_hot
 from .graph import X
-from .nets import with_context
+from .nets import bind_image_shape, with_context
 from .spec import FEATURES, Spec, validate
 
 
@@ -40,6 +40,7 @@ class DeclarativeModel(LatentVariableModel):
     def __init__(self, data, **hparams):
         super().__init__(data)
         spec = self.declare(**hparams)
+        bind_image_shape(spec, data.get("image_shape"))  # a Conv reads the data's C x H x W
         plan = validate(spec, data)
         self.plan = plan
         self.order = [lat.name for lat in plan.order]

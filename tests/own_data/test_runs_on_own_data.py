@@ -289,3 +289,25 @@ def test_a_run_on_a_dataset_registered_in_python_is_evaluated_from_the_cli(cli, 
     original = Dataset.from_arrays(x, labels=labels).for_likelihood("bernoulli")
     assert torch.equal(copy.test, original.test) and torch.equal(copy.test_labels, original.test_labels)
     assert copy.image_shape == (5, 5) and copy.kind == "binary"
+
+
+def test_conv_vae_trains_on_a_colour_folder_and_draws_colour_reconstructions(cli, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "rgb").mkdir()
+    for i in range(60):  # 12x10 colour blobs: red, green or blue
+        a = np.zeros((12, 10, 3), np.uint8)
+        a[2:9, 2:8, i % 3] = 255
+        a = np.roll(a, (rng.integers(-2, 3), rng.integers(-2, 3)), (0, 1))
+        Image.fromarray(a).save(tmp_path / "rgb" / f"{i}.png")
+    run = tmp_path / "run"
+    ok(cli.run("train", "--dataset", tmp_path / "rgb", "--model", "conv_vae", "--model-opt", "z_dim=4",
+               "--model-opt", "channels=[8,16]", "--model-opt", "hidden=32", "--epochs", "3", "--batch-size", "16",
+               "--out", run))
+    model = pyro_vae.load_run(run).model
+    assert model.data_info["image_shape"] == [3, 12, 10]
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    picture = np.asarray(Image.open(run / "reconstructions.png").convert("RGB")).astype(int)
+    spread = np.abs(picture - picture.mean(axis=2, keepdims=True)).max()
+    assert spread > 100  # channels that differ: a colour picture, not grey
