@@ -95,3 +95,9 @@ def run_module(*argv, cwd=None) -> Result:
     proc = subprocess.run([sys.executable, "-m", "pyro_vae", *map(str, argv)], capture_output=True, text=True,
                           cwd=cwd)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def ok(res):
+    """``res`` of a command that must succeed (its stderr shown when it did not)."""
+    assert res.rc == 0, res.stderr
+    return res

@@ -32,3 +32,13 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="module")
+def cli():
+    """The fork server running ``pyro-vae`` commands in processes of their own (tests/cli_runner.py)."""
+    from cli_runner import CliRunner
+
+    runner = CliRunner()
+    yield runner
+    runner.close()

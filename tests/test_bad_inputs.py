@@ -18,17 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_runner import CliRunner, run_module
+from cli_runner import run_module
 
 TINY = ["--dataset", "digits", "--model-opt", "z_dim=2", "--model-opt", "hidden=[8]", "--epochs", "1",
         "--batch-size", "200"]
 
-
-@pytest.fixture(scope="module")
-def cli():
-    runner = CliRunner()
-    yield runner
-    runner.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,23 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from cli_runner import CliRunner
+from cli_runner import ok
 from pyro_vae.compare import EstimatorSpec, parse_losses
 from pyro_vae.errors import OptionError
 
 SMALL = ["--model-opt", "z_dim=2", "--model-opt", "hidden=[8]", "--batch-size", "200"]
 
 
-@pytest.fixture(scope="module")
-def cli():
-    runner = CliRunner()
-    yield runner
-    runner.close()
-
-
-def ok(res):
-    assert res.rc == 0, res.stderr
-    return res
 
 
 def test_parse_losses():

@@ -3,24 +3,13 @@
 import json
 
 import numpy as np
-import pytest
 
-from cli_runner import CliRunner
+from cli_runner import ok
 
 SMALL = ["--model-opt", "z_dim=2", "--model-opt", "hidden=[8]", "--batch-size", "200"]
 AIS = ["--num-chains", "4", "--leapfrog-steps", "2", "--tune-chains", "2", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def cli():
-    runner = CliRunner()
-    yield runner
-    runner.close()
-
-
-def ok(res):
-    assert res.rc == 0, res.stderr
-    return res
 
 
 def test_ais_and_bdmc_write_their_files_and_replay_exactly(cli, tmp_path):

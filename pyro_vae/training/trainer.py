@@ -123,13 +123,7 @@ class Trainer:
         else:
             self.model = build_model(config.model, dataset.info(), **config.model_options)
         self.data = dataset.for_likelihood(self.model.likelihood)
-        if self.data.dynamic_binarization and not dataset.dynamic_binarization and self.ranks.is_main:
-            LOG.info(f"{dataset.name} holds grey values and {config.model} a {self.model.likelihood} likelihood: "
-                     f"the images are binarized (each pixel 1 with probability its value: train afresh each epoch, "
-                     f"valid and test once, seeded), and every bound is of the binarized data; for the grey values "
-                     f"themselves use a model with a continuous likelihood (vae_cb, vae_gaussian)")
-        if dataset.kind == "real" and not dataset.standardized and self.ranks.is_main:
-            _hint_standardize(dataset)
+        self.notices = _data_notices(dataset, self.data, self.model) if self.ranks.is_main else []
         self.model.to(self.device)
         for split in ("train", "valid", "test"):
             x, _ = self.data.split(split)
@@ -350,6 +344,9 @@ class Trainer:
                     self.run.save_checkpoint("best", state)
                 self.run.append_metrics(row)  # metrics first: resume trims lines past the checkpoint
                 self.run.save_checkpoint("last", state)
+                for notice in self.notices:  # (after a first epoch: a run that fails says only why)
+                    LOG.info(notice)
+                self.notices = []
                 LOG.info(epoch_line(row, self.config.epochs, self.config.loss, self.config.valid_k))
                 for log in self.epoch_logs:
                     log.epoch(row, self.model, self.data, self.config.seed)
@@ -369,19 +366,30 @@ class Trainer:
 SCALE_SPREAD_HINT = 100.0
 
 
-def _hint_standardize(dataset) -> None:
-    """One line when real-valued columns have scales orders of magnitude apart: one network then
-    fits the widest columns and the narrow ones barely count (a valid ELBO of -779,528 nats on
-    such a file), where ``--standardize`` puts every column on unit scale."""
+def _data_notices(dataset, data, model) -> list[str]:
+    """What training does to the data that the user may not expect, one line each, printed with
+    the first epoch line: grey images binarized for a Bernoulli likelihood; real-valued columns
+    whose scales are orders of magnitude apart (one network then fits the widest columns and the
+    narrow ones barely count: a valid ELBO of -779,528 nats on such a file), where
+    ``--standardize`` puts every column on unit scale."""
     from ..data.arrays import column_moments
 
-    _, sd = column_moments(dataset.train)
-    spread = float(sd.max() / sd.min())
-    if spread > SCALE_SPREAD_HINT:
-        LOG.info(f"the columns of {dataset.name} have standard deviations from {float(sd.min()):.3g} to "
-                 f"{float(sd.max()):.3g} ({spread:.3g}x apart): the widest columns dominate the likelihood; "
-                 f"train with --standardize to put every column on unit scale (evaluate reports log p of the "
-                 f"original values too)")
+    notices = []
+    name = model.spec["model"] if getattr(model, "spec", None) else type(model).__name__
+    if data.dynamic_binarization and not dataset.dynamic_binarization:
+        notices.append(f"{dataset.name} holds grey values and {name} a {model.likelihood} likelihood: the images "
+                       f"are binarized (each pixel 1 with probability its value: train afresh each epoch, valid "
+                       f"and test once, seeded), and every bound is of the binarized data; for the grey values "
+                       f"themselves use a model with a continuous likelihood (vae_cb, vae_gaussian)")
+    if dataset.kind == "real" and not dataset.standardized:
+        _, sd = column_moments(dataset.train)
+        spread = float(sd.max() / sd.min())
+        if spread > SCALE_SPREAD_HINT:
+            notices.append(f"the columns of {dataset.name} have standard deviations from {float(sd.min()):.3g} to "
+                           f"{float(sd.max()):.3g} ({spread:.3g}x apart): the widest columns dominate the "
+                           f"likelihood; train with --standardize to put every column on unit scale (evaluate "
+                           f"reports log p of the original values too)")
+    return notices
 
 
 def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optional[float] = None,

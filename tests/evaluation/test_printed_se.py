@@ -9,23 +9,12 @@ import json
 import re
 
 import numpy as np
-import pytest
 
-from cli_runner import CliRunner
+from cli_runner import ok
 
 AIS = ["--num-chains", "3", "--num-steps", "6", "--leapfrog-steps", "2", "--tune-chains", "1", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def cli():
-    runner = CliRunner()
-    yield runner
-    runner.close()
-
-
-def ok(res):
-    assert res.rc == 0, res.stderr
-    return res
 
 
 def _table(path):

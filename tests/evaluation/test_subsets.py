@@ -5,25 +5,14 @@ far off; the same rows for every K and method with the same seed; each CSV row n
 import json
 
 import numpy as np
-import pytest
 
-from cli_runner import CliRunner
+from cli_runner import ok
 from pyro_vae.data.subset import choose_rows
 
 AIS = ["--method", "ais", "--num-chains", "2", "--num-steps", "3", "--leapfrog-steps", "1", "--tune-chains", "1",
        "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def cli():
-    runner = CliRunner()
-    yield runner
-    runner.close()
-
-
-def ok(res):
-    assert res.rc == 0, res.stderr
-    return res
 
 
 def test_the_rule():

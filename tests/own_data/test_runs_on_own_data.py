@@ -11,16 +11,10 @@ import pytest
 import torch
 
 import pyro_vae
-from cli_runner import CliRunner
+from cli_runner import ok
 
 TINY = ["--model-opt", "z_dim=3", "--model-opt", "hidden=[16]", "--epochs", "2", "--batch-size", "40"]
 
-
-@pytest.fixture(scope="module")
-def cli():
-    runner = CliRunner()
-    yield runner
-    runner.close()
 
 
 def grey16(path, n=150, seed=0):
@@ -29,10 +23,6 @@ def grey16(path, n=150, seed=0):
     np.savez(path, x)
     return x
 
-
-def ok(res):
-    assert res.rc == 0, res.stderr
-    return res
 
 
 def test_npz_train_evaluate_sample_encode_and_load_in_python(cli, tmp_path):
