@@ -7,7 +7,7 @@ and active units are tabulated with the paired difference over seeds:
     python benchmarks/kl_warmup.py                         # vae, 100 epochs at batch 20, 5 seeds
     python benchmarks/kl_warmup.py --models vae,vae_cb --warmup 20 --seeds 0,1,2,3,4
 
-Writes benchmarks/results/kl_warmup.json and .md. The runs live in ``--scratch`` (outside the
+Writes benchmarks/results/kl_warmup_bB.json and .md (B: the batch size). The runs live in ``--scratch`` (outside the
 repository by default).
 """
 
@@ -110,9 +110,10 @@ def main():
     budget = (f"240 coloured 12x12 blobs (benchmarks/kl_warmup.py make_blobs, split 0.8/0.1/0.1 by the library's "
               f"seeded rule), {args.epochs} epochs at batch {args.batch_size}, Adam 1e-3, elbo; test IW with "
               f"K={args.k} on the 24 test images; ± is the standard error of the paired difference over seeds")
-    write_results("kl_warmup", {"benchmark": "kl_warmup", "command": command_line(), "budget": budget,
-                                "machine": machine(), "runs": runs, "rows": rows, "table": table})
-    (RESULTS / "kl_warmup.md").write_text(f"Budget: {budget}.\n\n{table}\n")
+    name = f"kl_warmup_b{args.batch_size}"
+    write_results(name, {"benchmark": "kl_warmup", "command": command_line(), "budget": budget,
+                         "machine": machine(), "runs": runs, "rows": rows, "table": table})
+    (RESULTS / f"{name}.md").write_text(f"Budget: {budget}.\n\n{table}\n")
     print(table)
 
 
