@@ -141,9 +141,9 @@ def build_config(args):
     if not args.out:
         raise OptionError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
     flags = {k: v for k, v in given.items() if v is not None}
+    config = TrainConfig.from_dict(flags, complete=False, source=None)  # a bad flag is named as the flag it is
     if not (args.config or args.sets):
-        return TrainConfig.from_dict(flags, complete=False, source=None), args.out, False
-    TrainConfig.from_dict(flags, complete=False, source=None)  # a bad flag is named as the flag it is
+        return config, args.out, False
     base = apply_sets(read_config_file(args.config) if args.config else {}, args.sets or [])
     source = args.config or "--set"
     return TrainConfig.from_dict({**base, **flags}, source=source, complete=False), args.out, False
