@@ -27,7 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Options that may differ on ``--resume`` from the saved run; any other difference is refused.
 RESUMABLE = ("epochs", "progress", "on_nan", "data_dir", "device", "logger", "capture", "log_every")
 #: What ``--logger`` may name (``None``: per-epoch lines on stderr only).
-LOGGERS = ("tensorboard",)
+LOGGERS = ("tensorboard", "mlflow")
 #: What ``--capture`` may be (see :mod:`pyro_vae.training.capture`).
 CAPTURE_MODES = ("auto", "on", "off")
 #: Options that apply only to a user's data file (``--dataset PATH``).

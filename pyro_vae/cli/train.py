@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import distributed
 from ..errors import DistributedError, OptionError
-from ..options import CAPTURE_MODES
+from ..options import CAPTURE_MODES, LOGGERS
 
 
 def key_value(text: str):
@@ -59,8 +59,9 @@ def add_parser(sub) -> None:
     t.add_argument("--standardize", action="store_true", default=None,
                    help="real-valued columns -> (x - mean) / sd of the training split (evaluate reports log p "
                         "of the original values too)")
-    t.add_argument("--logger", choices=["tensorboard"], help="also log scalars and pictures each epoch into "
-                   "RUN_DIR/tb (needs pip install 'pyro-vae[tensorboard]')")
+    t.add_argument("--logger", choices=LOGGERS, help="also log scalars and pictures each epoch: tensorboard "
+                   "into RUN_DIR/tb (pip install 'pyro-vae[tensorboard]'), mlflow into $MLFLOW_TRACKING_URI or "
+                   "./mlruns (pip install 'pyro-vae[mlflow]')")
     t.add_argument("--data-dir", help="folder with downloaded data (default $PYRO_VAE_DATA or ~/.cache/pyro-vae)")
     t.add_argument("--model-opt", action="append", type=key_value, metavar="KEY=VALUE",
                    help="model hyper-parameter, VALUE parsed as JSON (e.g. z_dim=2, hidden=[400]); repeatable")

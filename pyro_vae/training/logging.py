@@ -1,4 +1,4 @@
-"""Watching a run: one summary line per epoch, and TensorBoard (``--logger tensorboard``).
+"""Watching a run: one summary line per epoch, and a tracker (``--logger tensorboard|mlflow``).
 
 * :func:`epoch_line` is what the trainer logs after each epoch on the ``pyro_vae`` logger
   (Python's :mod:`logging`; the CLI prints it on stderr)::
@@ -12,12 +12,16 @@
   ``train/grad_norm``, ``train/lr``, ``train/seconds_per_epoch``, ``valid/elbo``,
   ``valid/iw_bound`` each epoch, and for image data the grids ``samples`` and
   ``reconstructions`` (data above reconstruction).
+* :class:`pyro_vae.training.mlflow_log.MLflowLog` (``--logger mlflow``, the extra
+  ``pip install 'pyro-vae[mlflow]'``) logs the same scalars under the same names, the same grids
+  as image artifacts, the config as parameters and the run's pictures at the end.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -50,19 +54,26 @@ def epoch_line(row: dict, epochs: int, loss: str, valid_k: int) -> str:
     return text + f"  {row['train_time_s']:.1f} s"
 
 
-def require_tensorboard() -> None:
-    """Fail in one line, before a run starts, when the tensorboard extra is missing."""
+#: ``--logger`` name -> (the package it imports, the pyro-vae extra that installs it).
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
+
+
+def require_tracker(name: Optional[str]) -> None:
+    """Fail in one line, before a run starts, when the extra of ``--logger NAME`` is missing."""
     import importlib.util
 
-    if importlib.util.find_spec("tensorboard") is None:
-        raise OptionError("--logger tensorboard needs the tensorboard package: pip install 'pyro-vae[tensorboard]'")
+    if name is None:
+        return
+    package, extra = TRACKER_PACKAGES[name]
+    if importlib.util.find_spec(package) is None:
+        raise OptionError(f"--logger {name} needs the {package} package: pip install 'pyro-vae[{extra}]'")
 
 
 class TensorBoardLog:
     """Scalars and image grids of each epoch into ``RUN_DIR/tb`` (see the module docstring)."""
 
     def __init__(self, run_path):
-        require_tensorboard()
+        require_tracker("tensorboard")
         from torch.utils.tensorboard import SummaryWriter
 
         self.folder = Path(run_path) / TB_FOLDER
@@ -112,5 +123,23 @@ def _grid(images: torch.Tensor, data, nrow: int = 8) -> torch.Tensor:
 
 
 def make_epoch_logs(config, run_path) -> list:
-    """The loggers ``config.logger`` asks for (the epoch line is always logged)."""
-    return [TensorBoardLog(run_path)] if config.logger == "tensorboard" else []
+    """The trackers ``config.logger`` asks for (the epoch line is always logged)."""
+    if config.logger == "tensorboard":
+        return [TensorBoardLog(run_path)]
+    if config.logger == "mlflow":
+        from .mlflow_log import MLflowLog
+
+        return [MLflowLog(run_path, config)]
+    return []
+
+
+def attach_pictures(config, run_path, paths) -> None:
+    """Hand the run's finished pictures to a tracker that keeps files (MLflow's artifacts)."""
+    if config.logger == "mlflow" and paths:
+        from .mlflow_log import MLflowLog
+
+        log = MLflowLog(run_path, config)
+        try:
+            log.pictures(paths)
+        finally:
+            log.close()

@@ -41,7 +41,7 @@ from ..runs import load_config_data
 from .capture import CapturedStep
 from .config import TrainConfig
 from .kl_warmup import ScaleLatents, kl_weight
-from .logging import LOG, epoch_line, make_epoch_logs, require_tensorboard
+from .logging import LOG, epoch_line, attach_pictures, make_epoch_logs, require_tracker
 from .run_dir import RunDir
 from .schedule import learning_rate, warmup_factor
 
@@ -403,8 +403,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
     completed epoch: then from the last checkpoint, before the error goes on.
     """
     check_minutes(None if max_seconds is None else max_seconds / 60)
-    if config.logger == "tensorboard":
-        require_tensorboard()
+    require_tracker(config.logger)
     run = RunDir(run_dir)
     main = distributed.current().is_main  # in a multi-process job only rank 0 guards, locks and writes
     if resume:
@@ -429,6 +428,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
 
             result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed,
                                                   title=_title(config, result.metrics))
+            attach_pictures(config, run.path, result.pictures)
     return result
 
 

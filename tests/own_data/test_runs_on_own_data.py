@@ -4,6 +4,7 @@ experiments as config files; what a run shows while it trains (epoch lines, Tens
 import json
 import shutil
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -180,6 +181,37 @@ def test_tensorboard_scalars_and_images_match_the_metrics(cli, tmp_path):
     assert steps == list(range(10, 2 * per_epoch + 1, 10))
 
 
+def test_mlflow_run_has_the_metrics_params_and_pictures_and_a_resume_continues_it(cli, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # the default store: ./mlruns
+    run = tmp_path / "run"
+    ok(cli.run("train", "--dataset", "digits", *TINY, "--valid-k", "3", "--logger", "mlflow", "--log-every", "10",
+               "--out", run, cwd=tmp_path))
+    ok(cli.run("train", "--resume", run, "--epochs", "3", cwd=tmp_path))  # the flag stays in config.json
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    [found] = client.search_runs([client.get_experiment_by_name("pyro-vae").experiment_id])
+    assert found.data.tags["pyro_vae.run_dir"] == str(run.resolve()) and found.info.status == "FINISHED"
+    assert found.data.params["model"] == "vae" and found.data.params["lr"] == "0.001"
+    assert found.data.tags["epochs"] == "3"  # a resumable setting is a tag: the resume changed it
+    metrics = pyro_vae.load_run(run).metrics
+    for key, tag in (("train_objective", "train/objective"), ("valid_elbo", "valid/elbo"),
+                     ("valid_log_px_iw", "valid/iw_bound"), ("lr", "train/lr")):
+        history = sorted(client.get_metric_history(found.info.run_id, tag), key=lambda m: m.step)
+        assert [m.step for m in history] == [1, 2, 3]
+        assert np.allclose([m.value for m in history], [m[key] for m in metrics], rtol=1e-6), tag
+    per_epoch = -(-len(pyro_vae.load_run(run).data.train) // 40)
+    steps = sorted(m.step for m in client.get_metric_history(found.info.run_id, "train/objective_step"))
+    assert steps == list(range(10, 3 * per_epoch + 1, 10))
+    pictures = {Path(f.path).name for f in client.list_artifacts(found.info.run_id, "pictures")}
+    assert {"samples.png", "reconstructions.png", "training_curve.png"} <= pictures
+    assert {f.path for f in client.list_artifacts(found.info.run_id)} >= {"images", "pictures"}
+
+
 def test_the_tensorboard_extra_missing_is_one_line(monkeypatch, tmp_path):
     import importlib.util
 
@@ -187,10 +219,11 @@ def test_the_tensorboard_extra_missing_is_one_line(monkeypatch, tmp_path):
     from pyro_vae.training import TrainConfig, train
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
-    with pytest.raises(OptionError, match=r"pip install 'pyro-vae\[tensorboard\]'"):
-        train(TrainConfig(dataset="digits", epochs=1, logger="tensorboard"), tmp_path / "r")
-    assert not (tmp_path / "r").exists()
+    for name in ("tensorboard", "mlflow"):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda package, *a: None if package == name else real(package, *a))
+        with pytest.raises(OptionError, match=rf"^--logger {name} needs the {name} package: pip install 'pyro-vae\[{name}\]'$"):
+            train(TrainConfig(dataset="digits", epochs=1, logger=name), tmp_path / "r")
+        assert not (tmp_path / "r").exists()
 
 
 def test_pictures_after_an_interrupted_run(tmp_path, monkeypatch):
