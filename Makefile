@@ -1,13 +1,14 @@
 # Two commands for a fresh machine (Python >= 3.10 with venv):
 #   make demo   set up .venv, train the default zoo model on the bundled data, evaluate it
 #   make test   set up .venv, run the test suite
+#   make docs   the documentation site into docs/_build/html (Sphinx, warnings are errors)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 DEMO_EPOCHS ?= 30
 
-.PHONY: demo test setup clean
+.PHONY: demo test docs setup clean
 
 setup: $(VENV)/.installed
 
@@ -25,5 +26,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+docs: setup
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+	@echo "the documentation is in docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build *.egg-info docs/_build

@@ -34,7 +34,6 @@ from typing import Optional
 from .errors import OptionError
 
 _SPEC = re.compile(r"^(?P<name>[a-z_]+)(?::(?P<k>\d+)(?:x(?P<m>\d+))?)?(?:@(?P<beta>[0-9.eE+-]+))?$")
-_OUTER = ("miwae", "piwae")
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,8 @@ def parse_losses(text: str) -> list[EstimatorSpec]:
     """``"elbo,iwae:5,miwae:5x8,ciwae:5@0.5"`` -> specs, each checked (known loss, K >= 1, ...)."""
     from .infer.losses import loss_entries
 
-    known = {e.name for e in loss_entries()}
+    known = {e.name: {key for key, _ in e.options()} for e in loss_entries()}  # each loss's --loss-opt keys
+    takes = {option: sorted(n for n, keys in known.items() if option in keys) for option in ("num_outer", "beta")}
     specs = []
     for item in [s.strip() for s in str(text).split(",") if s.strip()]:
         m = _SPEC.match(item)
@@ -89,11 +89,13 @@ def parse_losses(text: str) -> list[EstimatorSpec]:
         if k < 1:
             raise OptionError(f"--losses entry {item!r}: K must be >= 1")
         outer = int(m["m"]) if m["m"] else None
-        if outer is not None and (name not in _OUTER or outer < 1):
-            raise OptionError(f"--losses entry {item!r}: xM (groups of K) applies to {' and '.join(_OUTER)}, M >= 1")
+        if outer is not None and (name not in takes["num_outer"] or outer < 1):
+            raise OptionError(f"--losses entry {item!r}: xM (groups of K) applies to "
+                              f"{' and '.join(takes['num_outer'])}, M >= 1")
         beta = float(m["beta"]) if m["beta"] else None
-        if beta is not None and (name != "ciwae" or not 0 <= beta <= 1):
-            raise OptionError(f"--losses entry {item!r}: @BETA applies to ciwae, with 0 <= beta <= 1")
+        if beta is not None and (name not in takes["beta"] or not 0 <= beta <= 1):
+            raise OptionError(f"--losses entry {item!r}: @BETA applies to {' and '.join(takes['beta'])}, with "
+                              f"0 <= beta <= 1")
         specs.append(EstimatorSpec(name, k, outer, beta))
     if not specs:
         raise OptionError("--losses needs at least one estimator, e.g. elbo,iwae:5")

@@ -1,4 +1,5 @@
-"""Models by name: a registry that model files add themselves to.
+"""Models by name: a registry that model files add themselves to (the convention of
+:mod:`pyro_vae.registries`).
 
 Zoo files live in the top-level ``models/`` folder, which is installed as the package
 ``pyro_vae.zoo``; every module there is imported on first use and registers its classes with
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from .errors import ModelError, PyroVAEError
+from .registries import Registry, first_doc_line
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,10 @@ class ModelEntry:
     source: Optional[str]  # the file of a model registered from outside the zoo
 
 
-_MODELS: dict[str, ModelEntry] = {}
-_zoo_loaded = False
+# A user's model file is imported again from its copy in a run directory (another module name):
+# the same class name there is the same model.
+MODELS: Registry[ModelEntry] = Registry("model", ModelError, target=lambda e: e.cls, packages=["pyro_vae.zoo"],
+                                        hint=" or give a .py file", same=lambda a, b: a.__qualname__ == b.__qualname__)
 _loading_file: Optional[str] = None  # set while a user's model file is being imported
 _USER_FILES: set = set()  # every user model file imported in this process (resolved paths)
 
@@ -42,11 +45,7 @@ def register_model(name: str, description: Optional[str] = None):
 
         if not (isinstance(cls, type) and issubclass(cls, LatentVariableModel)):
             raise ModelError(f"@register_model({name!r}) must decorate a LatentVariableModel subclass")
-        old = _MODELS.get(name)
-        if old is not None and old.cls.__qualname__ != cls.__qualname__:
-            raise ModelError(f"two models are registered as {name!r}: {old.cls} and {cls}; rename one")
-        doc = (cls.__doc__ or "").strip().splitlines()
-        _MODELS[name] = ModelEntry(name, cls, description or (doc[0] if doc else ""), _loading_file)
+        MODELS.add(name, ModelEntry(name, cls, description or first_doc_line(cls), _loading_file))
         return cls
 
     return decorate
@@ -54,14 +53,7 @@ def register_model(name: str, description: Optional[str] = None):
 
 def load_zoo() -> None:
     """Import every module of the zoo (``models/``, installed as ``pyro_vae.zoo``) once."""
-    global _zoo_loaded
-    if _zoo_loaded:
-        return
-    zoo = importlib.import_module("pyro_vae.zoo")
-    for info in sorted(pkgutil.iter_modules(zoo.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"pyro_vae.zoo.{info.name}")
-    _zoo_loaded = True
+    MODELS.discover()
 
 
 def zoo_listing() -> list[tuple[str, str, str]]:
@@ -99,8 +91,7 @@ def _listing_rows(node) -> list[tuple[str, str, str]]:
 
 
 def model_entries() -> list[ModelEntry]:
-    load_zoo()
-    return [_MODELS[n] for n in sorted(_MODELS)]
+    return MODELS.entries()
 
 
 def load_model_file(path: str) -> list[str]:
@@ -109,7 +100,7 @@ def load_model_file(path: str) -> list[str]:
     file = Path(path).expanduser().resolve()
     if not file.is_file():
         raise ModelError(f"model file {path} does not exist: give a zoo name (see `pyro-vae models`) or a .py file")
-    before = {n: e.cls for n, e in _MODELS.items()}
+    before = {e.name: e.cls for e in MODELS.entries()}
     module_name = f"pyro_vae_user_{abs(hash(str(file)))}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     module = importlib.util.module_from_spec(spec)
@@ -124,7 +115,7 @@ def load_model_file(path: str) -> list[str]:
         raise ModelError(f"importing {file} failed: {type(e).__name__}: {e}") from e
     finally:
         _loading_file = None
-    added = [n for n, e in _MODELS.items() if before.get(n) is not e.cls]
+    added = [e.name for e in MODELS.entries() if before.get(e.name) is not e.cls]
     if not added:
         raise ModelError(f"{file} registers no model: decorate a LatentVariableModel with @register_model('name')")
     return added
@@ -145,20 +136,17 @@ def user_code_frame(error: BaseException) -> Optional[tuple[str, int, str]]:
 
 def resolve(name_or_path: str) -> ModelEntry:
     """The entry for a zoo name, ``file.py`` or ``file.py:name``."""
-    load_zoo()
     target, _, pick = name_or_path.partition(":") if ".py:" in name_or_path else (name_or_path, "", "")
     if target.endswith(".py"):
         added = load_model_file(target)
         if pick:
             if pick not in added:
                 raise ModelError(f"{target} registers {added}, not {pick!r}")
-            return _MODELS[pick]
+            return MODELS.get(pick)
         if len(added) > 1:
             raise ModelError(f"{target} registers several models {added}: pick one as {target}:NAME")
-        return _MODELS[added[0]]
-    if target not in _MODELS:
-        raise ModelError(f"unknown model {target!r}: choose one of {', '.join(sorted(_MODELS))} or give a .py file")
-    return _MODELS[target]
+        return MODELS.get(added[0])
+    return MODELS.get(target)
 
 
 def build_model(name_or_path: str, data: dict, **hparams):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pyro_vae.data import Dataset, check_data_for_model, dataset_names, load_dataset
-from pyro_vae.data.binarized_mnist import build_npz_from_amat, parse_amat, read_npz
+from pyro_vae.data.named.binarized_mnist import build_npz_from_amat, parse_amat, read_npz
 from pyro_vae.errors import DataError
 
 

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     e = sub.add_parser(
         "evaluate", help="IW estimates of log p(x) at one or several K, ELBO, KL and diagnostics of runs",
         description="Per-datapoint importance-weighted log-likelihood. All K come from one set of max(K) draws per "
-        "datapoint (a smaller K from the first K of them, see README). For each run writes "
+        "datapoint (a smaller K from the first K of them, see docs/evaluation.md). For each run writes "
         "RUN_DIR/eval_SPLIT_kK.json per K and eval_points_SPLIT_kK.csv for max K (replaced only by an "
         "evaluation with the same inputs, else with --overwrite) and RUN_DIR/eval.json + "
         "eval_points.csv (the latest evaluation at max K); with several runs or K also the table over runs and K "
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     a.add_argument("--schedule", metavar="sigmoid|linear", help="spacing of the inverse temperatures (default sigmoid)")
     a.add_argument("--init", metavar="guide|prior", help="anneal from the trained guide (default) or the prior")
     a.add_argument("--tune-chains", type=int, help="extra chains per datapoint that set the step size and are "
-                   "left out of the estimate (default 4; see README)")
+                   "left out of the estimate (default 4; see docs/evaluation.md)")
     a.add_argument("--step-size", type=float, help="initial leapfrog step size, in units of the guide's standard "
                    "deviations (default 0.3)")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
     e.add_argument("--dataset", metavar="PATH", help="the new place of the run's data file, if it moved "
                    "(checked to be the same data by its content hash; one run only)")
     e.add_argument("--max-elements", type=int, default=4096,
-                   help="datapoints x particles per vectorized block, >= 1: bounds memory (see README)")
+                   help="datapoints x particles per vectorized block, >= 1: bounds memory (see docs/performance.md)")
     e.add_argument("--capture", default="auto", metavar="auto|on|off",
                    help="run guide and model captured once and replayed, with the same numbers (default auto: for "
                         "long evaluations, where valid; on: an error where not valid)")

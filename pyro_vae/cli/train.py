@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import distributed
 from ..errors import DistributedError, OptionError
-from ..options import CAPTURE_MODES, LOGGERS
+from ..options import CAPTURE_MODES, LOGGERS, RESUMABLE, flag
 
 
 def key_value(text: str):
@@ -36,8 +36,8 @@ def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model; writes a run directory",
                        description="Train a model with SVI. Writes config.json, model.json, metrics.jsonl, "
                        "checkpoints and pictures into --out (a new or empty folder), and one line per epoch on "
-                       "stderr. A killed run continues with --resume RUN_DIR; on resume only --epochs, --minutes, "
-                       "--no-progress, --on-nan, --data-dir, --device, --logger, --capture (and --dataset, the new place of a "
+                       "stderr. A killed run continues with --resume RUN_DIR; on resume only --minutes, "
+                       f"{', '.join(flag(f) for f in RESUMABLE)} (and --dataset, the new place of a "
                        "moved data file) may differ from the saved run.")
     # Every default is None here: the defaults are TrainConfig's, and --resume must know what was given.
     t.add_argument("--config", metavar="FILE", help="options from a .toml, .json (a run's config.json "
@@ -101,7 +101,7 @@ def add_parser(sub) -> None:
                    "not a terminal)")
     t.add_argument("--devices", type=int, metavar="N", help="train in N processes (data parallel, one per "
                    "device with --device cuda; gloo on CPU): the same as `torchrun --nproc_per_node N -m pyro_vae "
-                   "train ...`; --batch-size stays the global batch (see README)")
+                   "train ...`; --batch-size stays the global batch (see docs/distributed.md)")
     t.set_defaults(fn=run)
 
 

@@ -1,6 +1,5 @@
 """Datasets by name (``load_dataset``) and the checks data passes before reaching a model."""
 
-from . import binarized_mnist, bundled, torchvision_sets  # noqa: F401  (register the loaders)
 from .dataset import Dataset, check_data_for_model, check_finite_2d
 from .registry import DATA_DIR_ENV, dataset_entries, dataset_names, load_dataset, register_dataset
 

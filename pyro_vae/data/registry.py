@@ -1,4 +1,5 @@
-"""Datasets by name: a registry that loader functions add themselves to.
+"""Datasets by name: a registry that loader functions add themselves to (the convention of
+:mod:`pyro_vae.registries`; pyro-vae's own loaders live in :mod:`pyro_vae.data.named`).
 
 A loader is ``fn(data_dir: Path, download: bool) -> Dataset``. Register one with::
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import DataError
+from ..registries import Registry
 from .dataset import Dataset
 
 #: Environment variable naming the directory that holds downloaded / cached data.
@@ -28,27 +30,27 @@ class DatasetEntry:
     loader: Callable[[Path, bool], Dataset]
 
 
-_DATASETS: dict[str, DatasetEntry] = {}
+DATASETS: Registry[DatasetEntry] = Registry("dataset", DataError, target=lambda e: e.loader,
+                                         packages=["pyro_vae.data.named"],
+                                         hint=", or give the path of a .npy/.npz/.pt/.csv file or a folder of images")
 
 
 def register_dataset(name: str, description: str, bundled: bool = False):
     """Decorator adding a loader to the registry under ``name``."""
 
     def decorate(loader):
-        if name in _DATASETS:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        _DATASETS[name] = DatasetEntry(name, description, bundled, loader)
+        DATASETS.add(name, DatasetEntry(name, description, bundled, loader))
         return loader
 
     return decorate
 
 
 def dataset_names() -> list[str]:
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def dataset_entries() -> list[DatasetEntry]:
-    return [_DATASETS[n] for n in dataset_names()]
+    return DATASETS.entries()
 
 
 def refuse_file_options(name: str, given: list) -> None:
@@ -61,7 +63,7 @@ def refuse_file_options(name: str, given: list) -> None:
 def registered_by_user(name: str) -> bool:
     """Whether ``name`` is a dataset that a user's code registered (not one pyro-vae ships): such
     data exists only in that code's process, so a run keeps a copy of it."""
-    entry = _DATASETS.get(name)
+    entry = DATASETS.find(name)
     return entry is not None and not getattr(entry.loader, "__module__", "").startswith("pyro_vae.")
 
 
@@ -84,14 +86,11 @@ def load_dataset(name: str, data_dir: Optional[os.PathLike] = None, download: bo
 
     file_options = {"--data-kind": kind, "--split": split, "--label-column": label_column,
                     "--image-size": image_size, "--standardize": standardize or None}
-    if name not in _DATASETS:
-        if looks_like_path(name):
-            return load_data_file(name, kind=kind, split=split, label_column=label_column, image_size=image_size,
-                                  standardize=bool(standardize))
-        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())}, or give the "
-                        f"path of a .npy/.npz/.pt/.csv file or a folder of images")
+    if name not in DATASETS and looks_like_path(name):
+        return load_data_file(name, kind=kind, split=split, label_column=label_column, image_size=image_size,
+                              standardize=bool(standardize))
+    entry = DATASETS.get(name)  # an unknown name: one error listing the names
     refuse_file_options(name, [flag for flag, value in file_options.items() if value is not None])
-    entry = _DATASETS[name]
     folder = default_data_dir(data_dir)
     if not entry.bundled and folder.exists() and not folder.is_dir():
         raise DataError(f"the data folder {folder} is a file: point --data-dir / ${DATA_DIR_ENV} at a folder")

@@ -39,7 +39,7 @@ from torch.distributions.relaxed_categorical import ExpRelaxedCategorical as _Ex
 from ..nn import GaussianOutput, one_hot
 
 KINDS = ("gaussian", "categorical", "bernoulli")
-#: the most binary units an exact (enumerated) Bernoulli latent may have: 2^10 joint values
+#: the most binary units an exact Bernoulli latent, summed out over its 2^10 joint values, may have
 MAX_ENUMERATED_UNITS = 10
 
 

@@ -4,10 +4,10 @@ r"""Priors of a top-level latent :math:`z \in \mathbb R^d`, each a module return
 * ``learned``: :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)` with learned :math:`\mu, \sigma`.
 * ``mog``: a mixture of ``components`` Gaussians with learned weights, means and scales
   (GMVAE-style; marginalized exactly, no discrete latent to sample).
-
-Both mixtures are :class:`~pyro_vae.distributions.DiagNormalMixture` (log-density by GEMM).
 * ``vamp``: VampPrior (Tomczak & Welling 2018), :math:`p(z) = \frac1K \sum_k q(z \mid u_k)` with
   ``num_pseudo`` learned pseudo-inputs :math:`u_k` passed through the latent's own encoder.
+
+Both mixtures are :class:`~pyro_vae.distributions.DiagNormalMixture` (log-density by GEMM).
 
 A top discrete latent (:mod:`.kinds`) has a ``uniform`` prior (zero logits) or ``learned`` logits.
 """

@@ -1,9 +1,11 @@
-"""Training objectives by name (``--loss``): a registry that estimator modules add themselves to.
+"""Training objectives by name (``--loss``): a registry that estimator modules add themselves to
+(the convention of :mod:`pyro_vae.registries`).
 
-Each entry builds a :class:`pyro.infer.ELBO` for ``num_particles`` particles. Pyro's own
-``Trace_ELBO`` (``elbo``) and ``TraceMeanField_ELBO`` (``meanfield``, analytic KL where
-available) are registered here; the importance-weighted family registers itself from
-:mod:`pyro_vae.infer.estimators`.
+Each entry builds a :class:`pyro.infer.ELBO` for ``num_particles`` particles; its other keyword
+options are ``--loss-opt KEY=VALUE`` (``pyro-vae losses NAME`` lists them). Pyro's own
+``Trace_ELBO`` (``elbo``), ``TraceMeanField_ELBO`` (``meanfield``, analytic KL where available)
+and ``TraceEnum_ELBO`` (``enum``) are registered here; the importance-weighted family registers
+itself, one file per estimator, from :mod:`pyro_vae.infer.estimators` (imported on first use).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Callable
 import pyro.infer
 
 from ..errors import ModelError
+from ..registries import Registry, keyword_options
 
 
 @dataclass(frozen=True)
@@ -22,43 +25,41 @@ class LossEntry:
     description: str
     factory: Callable[..., pyro.infer.ELBO]
 
+    def options(self) -> list[tuple[str, object]]:
+        """``--loss-opt`` keys with their defaults (``num_particles`` is ``--num-particles``)."""
+        return keyword_options(self.factory, skip=["num_particles", "max_plate_nesting", "data_plate"])
 
-_LOSSES: dict[str, LossEntry] = {}
+
+LOSSES: Registry[LossEntry] = Registry("loss", ModelError, target=lambda e: e.factory,
+                                       packages=["pyro_vae.infer.estimators"])
 
 
 def register_loss(name: str, description: str):
-    """Decorator adding ``factory(num_particles=..., **options) -> pyro.infer.ELBO`` as ``name``."""
+    """Decorator adding ``factory(num_particles=..., **options) -> pyro.infer.ELBO`` (a class or a
+    function) as ``name``."""
 
     def decorate(factory):
-        _LOSSES[name] = LossEntry(name, description, factory)
+        LOSSES.add(name, LossEntry(name, description, factory))
         return factory
 
     return decorate
 
 
 def loss_entries() -> list[LossEntry]:
-    _load_estimators()
-    return [_LOSSES[n] for n in sorted(_LOSSES)]
+    return LOSSES.entries()
 
 
 def make_loss(name: str, num_particles: int = 1, **options) -> pyro.infer.ELBO:
     """Build the objective registered as ``name``."""
-    _load_estimators()
-    if name not in _LOSSES:
-        raise ModelError(f"unknown loss {name!r}: choose one of {', '.join(sorted(_LOSSES))}")
+    entry = LOSSES.get(name)
     if num_particles < 1:
         raise ModelError(f"--num-particles must be >= 1, got {num_particles}")
-    try:
-        return _LOSSES[name].factory(num_particles=num_particles, **options)
-    except TypeError as e:
-        raise ModelError(f"loss {name!r} does not take the options {sorted(options)} ({e})") from None
-
-
-def _load_estimators():
-    try:
-        from . import estimators  # noqa: F401  (registers the IW family)
-    except ImportError:  # not written yet in this checkout
-        pass
+    known = {key for key, _ in entry.options()}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ModelError(f"loss {name!r} does not take the options {unknown}: it takes "
+                         f"{', '.join(sorted(known)) or 'none'}")
+    return entry.factory(num_particles=num_particles, **options)
 
 
 @register_loss("elbo", "Pyro Trace_ELBO (reparameterized / score-function gradients)")

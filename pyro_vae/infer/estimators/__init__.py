@@ -1,4 +1,5 @@
-"""The importance-weighted family of ``pyro.infer.ELBO`` estimators, registered as ``--loss`` names.
+"""The importance-weighted family of ``pyro.infer.ELBO`` estimators; each file registers its
+estimators as ``--loss`` names (:func:`pyro_vae.infer.losses.register_loss`).
 
 ==========  ======================================  ==========================================
 name        class                                   particles
@@ -12,7 +13,6 @@ name        class                                   particles
 ==========  ======================================  ==========================================
 """
 
-from ..losses import register_loss
 from .base import ImportanceWeightedELBO
 from .dreg import DReG, DReG_IWAE
 from .iwae import IWAE
@@ -20,16 +20,3 @@ from .miwae import CIWAE, MIWAE, PIWAE
 from .stl import STL
 
 __all__ = ["CIWAE", "DReG", "DReG_IWAE", "IWAE", "ImportanceWeightedELBO", "MIWAE", "PIWAE", "STL"]
-
-register_loss("iwae", "IWAE bound, per datapoint (Burda et al. 2015)")(
-    lambda num_particles=1: IWAE(num_particles=num_particles))
-register_loss("dreg", "IWAE bound, doubly reparameterized guide gradient (Tucker et al. 2018)")(
-    lambda num_particles=1: DReG(num_particles=num_particles))
-register_loss("stl", "ELBO, path-derivative guide gradient: sticking the landing (Roeder et al. 2017)")(
-    lambda num_particles=1: STL(num_particles=num_particles))
-register_loss("miwae", "mean of M IWAE_K bounds; --loss-opt num_outer=M (Rainforth et al. 2018)")(
-    lambda num_particles=1, num_outer=4: MIWAE(num_inner=num_particles, num_outer=num_outer))
-register_loss("ciwae", "beta ELBO + (1-beta) IWAE_K; --loss-opt beta=B (Rainforth et al. 2018)")(
-    lambda num_particles=1, beta=0.5: CIWAE(num_particles=num_particles, beta=beta))
-register_loss("piwae", "model on IWAE_MK, guide on MIWAE_M,K; --loss-opt num_outer=M (Rainforth et al. 2018)")(
-    lambda num_particles=1, num_outer=4: PIWAE(num_inner=num_particles, num_outer=num_outer))

@@ -13,9 +13,11 @@ Two objectives, so :meth:`loss_and_grads` runs two backward passes (model, then 
 ``differentiable_loss`` is refused.
 """
 
+from ..losses import register_loss
 from .base import ImportanceWeightedELBO, log_mean_exp
 
 
+@register_loss("dreg", "IWAE bound, doubly reparameterized guide gradient (Tucker et al. 2018)")
 class DReG(ImportanceWeightedELBO):
     """IWAE bound with the doubly reparameterized guide gradient (``num_particles`` = K)."""
 

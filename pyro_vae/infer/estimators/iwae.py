@@ -8,9 +8,11 @@ r"""IWAE (Burda et al. 2015): the importance-weighted bound with its reparameter
 The logsumexp runs over the K particles of each datapoint separately.
 """
 
+from ..losses import register_loss
 from .base import ImportanceWeightedELBO, log_mean_exp
 
 
+@register_loss("iwae", "IWAE bound, per datapoint (Burda et al. 2015)")
 class IWAE(ImportanceWeightedELBO):
     """Per-datapoint IWAE bound with ``num_particles`` = K samples."""
 

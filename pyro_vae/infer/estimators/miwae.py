@@ -11,6 +11,7 @@ With :math:`M \times K` particles per datapoint, :math:`\log w_{m,k}`:
 """
 
 from ...errors import InferenceError
+from ..losses import register_loss
 from .base import ImportanceWeightedELBO, log_mean_exp
 
 
@@ -29,6 +30,7 @@ class MIWAE(ImportanceWeightedELBO):
         return _miwae(log_w, self.num_outer, self.num_inner)
 
 
+@register_loss("ciwae", "beta ELBO + (1-beta) IWAE_K; --loss-opt beta=B (Rainforth et al. 2018)")
 class CIWAE(ImportanceWeightedELBO):
     """:math:`\\beta` ELBO + (1 - :math:`\\beta`) IWAE_K from the same ``num_particles`` = K particles."""
 
@@ -57,3 +59,16 @@ class PIWAE(ImportanceWeightedELBO):
     def split_surrogates(self, pt):
         log_w = pt.log_weights(respect_scale=True)
         return log_mean_exp(log_w, 0), _miwae(log_w, self.num_outer, self.num_inner)
+
+
+@register_loss("miwae", "mean of M IWAE_K bounds; --loss-opt num_outer=M (Rainforth et al. 2018)")
+def miwae(num_particles: int = 1, num_outer: int = 4) -> MIWAE:
+    """MIWAE with K = ``num_particles`` (``--num-particles``) and M = ``num_outer``."""
+    return MIWAE(num_inner=num_particles, num_outer=num_outer)
+
+
+@register_loss("piwae", "model on IWAE_MK, guide on MIWAE_M,K; --loss-opt num_outer=M (Rainforth et al. 2018)")
+def piwae(num_particles: int = 1, num_outer: int = 4) -> PIWAE:
+    """PIWAE with K = ``num_particles`` (``--num-particles``) and M = ``num_outer``."""
+    return PIWAE(num_inner=num_particles, num_outer=num_outer)
+

@@ -10,9 +10,11 @@ is dropped. When :math:`q` equals the posterior, :math:`\log p(x,z) - \log q(z|x
 every :math:`z`, so the STL gradient of the guide is exactly zero for every sample.
 """
 
+from ..losses import register_loss
 from .base import ImportanceWeightedELBO
 
 
+@register_loss("stl", "ELBO, path-derivative guide gradient: sticking the landing (Roeder et al. 2017)")
 class STL(ImportanceWeightedELBO):
     """ELBO averaged over ``num_particles`` draws, path-derivative gradient for the guide."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import DataError
-from .dataset import Dataset
-from .registry import DATA_DIR_ENV, register_dataset
+from ...errors import DataError
+from ..dataset import Dataset
+from ..registry import DATA_DIR_ENV, register_dataset
 
 
 def _load(name: str, cls_name: str, data_dir, download: bool) -> Dataset:

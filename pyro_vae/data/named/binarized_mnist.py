@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from .dataset import Dataset
-from .registry import DATA_DIR_ENV, register_dataset
+from ...errors import DataError
+from ..dataset import Dataset
+from ..registry import DATA_DIR_ENV, register_dataset
 
 NPZ_NAME = "binarized_mnist.npz"
 AMAT_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{}.amat"

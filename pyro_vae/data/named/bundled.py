@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .dataset import Dataset
-from .registry import register_dataset
+from ..dataset import Dataset
+from ..registry import register_dataset
 
 _SPLIT_SEED = 0  # the deterministic permutation behind every bundled split
 
