@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import OptionError
+from .evaluation.settings import AIS_INITS, AIS_SCHEDULES, DEFAULT_MAX_ELEMENTS, AISSettings
 
 SEED_MAX = 2**32 - 1
 DEVICES = ("cpu", "cuda")
@@ -162,7 +163,7 @@ def absolute_path(value: Optional[str], field: str) -> Optional[str]:
 def check_data_file_options(cfg) -> None:
     """--data-kind, --split, --label-column, --image-size: their values, and only with a data file."""
     from .data.arrays import check_split
-    from .data.dataset import KINDS
+    from .data.arrays import KINDS
     from .data.registry import dataset_names, refuse_file_options
 
     if cfg.dataset in dataset_names():
@@ -203,9 +204,9 @@ def resume_conflicts(saved: dict, given: dict) -> list[str]:
 
 
 # ---- evaluate and sample -------------------------------------------------------------------------
-#: Defaults of ``evaluate --method ais|bdmc`` (those of :func:`pyro_vae.evaluation.ais.evaluate_ais`).
-ANNEALING_DEFAULTS = {"num_chains": 16, "num_steps": 1000, "schedule": "sigmoid", "leapfrog_steps": 10,
-                      "init": "guide", "tune_chains": 4, "step_size": 0.3}
+#: The ``evaluate --method ais|bdmc`` settings and their defaults: those of :class:`AISSettings`
+#: (all but ``target_accept``, which the CLI leaves at its default).
+ANNEALING_DEFAULTS = {name: value for name, value in AISSettings().to_dict().items() if name != "target_accept"}
 
 
 @dataclass
@@ -217,7 +218,7 @@ class EvaluateOptions:
     subset: str = "random"  # how --n takes its rows: a seeded random sample ("random") or the first n
     subset_seed: Optional[int] = None  # None: pyro_vae.data.subset.SUBSET_SEED
     checkpoint: str = "best"
-    max_elements: int = 4096
+    max_elements: int = DEFAULT_MAX_ELEMENTS
     device: str = "cpu"
     proposal: str = "guide"
     method: str = "iw"  # iw, ais or bdmc
@@ -278,17 +279,16 @@ class EvaluateOptions:
         if not given:
             raise OptionError("--num-steps needs at least one value, e.g. --num-steps 1000 or --num-steps 100,1000")
         self.steps = sorted({check_int("--num-steps", t, 1) for t in given})
-        check_choice("--schedule", self.schedule, ("sigmoid", "linear"))
+        check_choice("--schedule", self.schedule, AIS_SCHEDULES)
         self.leapfrog_steps = check_int("--leapfrog-steps", self.leapfrog_steps, 0)
-        check_choice("--init", self.init, ("guide", "prior"))
+        check_choice("--init", self.init, AIS_INITS)
         self.tune_chains = check_int("--tune-chains", self.tune_chains, 0)
         self.step_size = check_float("--step-size", self.step_size, 0, strict=True, maximum=10)
 
     def ais_options(self, num_steps: int) -> dict:
-        """Keyword arguments of :func:`pyro_vae.evaluation.ais.evaluate_ais` for one ``num_steps``."""
-        return {"num_chains": self.num_chains, "num_steps": num_steps, "schedule": self.schedule,
-                "leapfrog_steps": self.leapfrog_steps, "init": self.init, "tune_chains": self.tune_chains,
-                "step_size": self.step_size}
+        """The :class:`AISSettings` fields (keywords of :func:`pyro_vae.evaluation.ais.evaluate_ais`)
+        for one ``num_steps``."""
+        return {**{name: getattr(self, name) for name in ANNEALING_DEFAULTS}, "num_steps": num_steps}
 
 
 @dataclass

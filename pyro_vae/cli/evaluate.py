@@ -7,6 +7,8 @@ import argparse
 
 from .. import distributed
 from ..errors import OptionError
+from ..evaluation.settings import AIS_INITS, AIS_SCHEDULES, DEFAULT_MAX_ELEMENTS, AISSettings
+from .evaluation_inputs import evaluation_inputs, evaluation_rows, refuse_changed_results, rows_line
 
 
 def k_list(text: str) -> list:
@@ -37,17 +39,20 @@ def add_parser(sub) -> None:
                    help="draw z from the trained guide (default) or from the prior: the naive Monte Carlo "
                         "estimate of p(x); guide,prior puts both in the table, which then says how many draws "
                         "the guide saves")
+    ais = AISSettings()  # the defaults, written once there
     a = e.add_argument_group("AIS and BDMC (--method ais|bdmc)")
-    a.add_argument("--num-chains", type=int, help="AIS chains per datapoint (default 16)")
+    a.add_argument("--num-chains", type=int, help=f"AIS chains per datapoint (default {ais.num_chains})")
     a.add_argument("--num-steps", type=k_list, help="intermediate distributions, or a list like 100,1000,10000 "
-                   "(one evaluation each; default 1000)")
-    a.add_argument("--leapfrog-steps", type=int, help="leapfrog steps per HMC transition (default 10)")
-    a.add_argument("--schedule", metavar="sigmoid|linear", help="spacing of the inverse temperatures (default sigmoid)")
-    a.add_argument("--init", metavar="guide|prior", help="anneal from the trained guide (default) or the prior")
+                   f"(one evaluation each; default {ais.num_steps})")
+    a.add_argument("--leapfrog-steps", type=int, help=f"leapfrog steps per HMC transition (default {ais.leapfrog_steps})")
+    a.add_argument("--schedule", metavar="|".join(AIS_SCHEDULES),
+                   help=f"spacing of the inverse temperatures (default {ais.schedule})")
+    a.add_argument("--init", metavar="|".join(AIS_INITS), help=f"anneal from the trained guide or the prior (default "
+                   f"{ais.init})")
     a.add_argument("--tune-chains", type=int, help="extra chains per datapoint that set the step size and are "
-                   "left out of the estimate (default 4; see docs/evaluation.md)")
+                   f"left out of the estimate (default {ais.tune_chains}; see docs/evaluation.md)")
     a.add_argument("--step-size", type=float, help="initial leapfrog step size, in units of the guide's standard "
-                   "deviations (default 0.3)")
+                   f"deviations (default {ais.step_size})")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
     e.add_argument("--seed", type=int, default=0, help="in [0, 2**32 - 1]")
     e.add_argument("--n", type=int, default=None, help="evaluate N datapoints of the split (N >= 1): a seeded random "
@@ -62,7 +67,7 @@ def add_parser(sub) -> None:
     e.add_argument("--data-dir", help="override the data folder saved with the run")
     e.add_argument("--dataset", metavar="PATH", help="the new place of the run's data file, if it moved "
                    "(checked to be the same data by its content hash; one run only)")
-    e.add_argument("--max-elements", type=int, default=4096,
+    e.add_argument("--max-elements", type=int, default=DEFAULT_MAX_ELEMENTS,
                    help="datapoints x particles per vectorized block, >= 1: bounds memory (see docs/performance.md)")
     e.add_argument("--capture", default="auto", metavar="auto|on|off",
                    help="run guide and model captured once and replayed, with the same numbers (default auto: for "
@@ -151,59 +156,6 @@ def _evaluate(args) -> int:
             print(line)
         print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
-
-
-def evaluation_inputs(run_dir, opts) -> dict:
-    """What determines an evaluation's numbers: the checkpoint's bytes and the options that
-    decide the draws. An earlier result with the same inputs has the same numbers."""
-    import hashlib
-
-    from ..training import RunDir
-
-    path = RunDir(run_dir).file(f"checkpoint_{opts.checkpoint}.pt")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    return {"checkpoint": opts.checkpoint, "checkpoint_sha256": sha, "split": opts.split, "n": opts.n,
-            "subset": opts.subset if opts.n else None, "subset_seed": opts.subset_seed if opts.n else None,
-            "seed": opts.seed, "draws": opts.k, "proposals": opts.proposals, "max_elements": opts.max_elements}
-
-
-def refuse_changed_results(planned: list) -> None:
-    """Refuse to replace a result file written with other inputs (the same inputs give the same
-    numbers: replacing it loses nothing); ``--overwrite`` replaces it anyway."""
-    from ..errors import RunDirError
-    from ..files import read_json_object
-
-    for path, inputs in planned:
-        if not path.exists() or inputs is None:  # (checked through its summary file)
-            continue
-        try:
-            earlier = read_json_object(path, "").get("inputs")
-        except RunDirError:  # unreadable, not JSON: not ours to replace silently
-            earlier = None
-        if earlier != inputs:
-            raise OptionError(f"{path} holds an earlier evaluation with other inputs (checkpoint, seed, n, K or "
-                              f"proposal): pass --overwrite to replace it, or choose another --out / --seed / --split")
-
-
-def evaluation_rows(run, opts, n):
-    """``(x, y, Subset)``: the rows of ``opts.split`` that an evaluation of ``n`` datapoints takes
-    (:mod:`pyro_vae.data.subset`: a seeded random sample unless ``--subset first``)."""
-    from ..data.subset import choose_rows
-
-    x, y = run.data.split(opts.split)
-    if n is not None and n > len(x):
-        raise OptionError(f"--n {n} is more than the {len(x)} datapoints of {run.config.dataset}/{opts.split}: "
-                          f"use --n {len(x)} or less, or drop --n")
-    rows = choose_rows(len(x), n, opts.subset_seed, opts.subset)
-    x, y = rows.take(x, y)  # (a memory-mapped split is read here)
-    return x, y, rows
-
-
-def rows_line(rows) -> str:
-    """``n=100 (random rows of 10000, subset seed 0)``: which rows a printed number is over."""
-    about = {"all": "the whole split", "first": f"the first rows of {rows.size}",
-             "random": f"random rows of {rows.size}, subset seed {rows.seed}"}[rows.rule]
-    return f"n={rows.n} ({about})"
 
 
 def _short_names(run_dirs: list) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import distributed
 from ..errors import OptionError
+from .evaluation_inputs import evaluation_inputs, evaluation_rows, refuse_changed_results, rows_line
 
 
 def ais_name(split: str, opts, steps: int, points: bool = False) -> str:
@@ -27,8 +28,6 @@ def bdmc_name(n: int, opts, steps: int, points: bool = False) -> str:
 def run_annealed(args, opts) -> int:
     """Every run x every ``--num-steps``: write the result files, print a line each, and for BDMC
     with several steps the gap table and plot."""
-    from .evaluate import evaluation_inputs, evaluation_rows, refuse_changed_results
-
     if args.dataset and len(args.run_dirs) > 1:
         raise OptionError("--dataset points to one run's moved data: evaluate that run on its own")
     if len(args.run_dirs) > 1:
@@ -69,7 +68,6 @@ def run_annealed(args, opts) -> int:
 def _one(run, opts, steps, x, y, subset, progress, path, settings) -> dict:
     from ..evaluation.ais import evaluate_ais
     from ..report import machine
-    from .evaluate import rows_line
 
     load_before = os.getloadavg()
     model, cfg = run.model, run.config.to_dict()

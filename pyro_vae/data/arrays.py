@@ -30,8 +30,10 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dataset import KINDS, Dataset
 from .rows import MappedRows, row_blocks
+
+#: The kinds of data values: all 0/1, within [0, 1], anything else.
+KINDS = ("binary", "grey", "real")
 
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 SPLITS = ("train", "valid", "test")
@@ -160,10 +162,11 @@ def check_labels(labels: dict, sizes: dict, what: str) -> Optional[int]:
     return top + 1
 
 
-def dataset_from_arrays(train, valid=None, test=None, labels=None, kind: Optional[str] = None,
+def dataset_from_arrays(cls: type, train, valid=None, test=None, labels=None, kind: Optional[str] = None,
                         image_shape=None, split=DEFAULT_SPLIT, seed: int = 0, name: str = "arrays",
-                        standardize: bool = False) -> Dataset:
-    """See :meth:`Dataset.from_arrays` and the module rules.
+                        standardize: bool = False) -> "Dataset":  # noqa: F821 (cls, the class that asks)
+    """A ``cls`` (:class:`~pyro_vae.data.Dataset`) made by the module rules: the body of
+    :meth:`Dataset.from_arrays <pyro_vae.data.Dataset.from_arrays>`.
 
     ``labels`` is one array for ``train`` (before splitting), or a dict / 3-tuple with one array
     per split when ``valid`` and ``test`` are given.
@@ -212,7 +215,7 @@ def dataset_from_arrays(train, valid=None, test=None, labels=None, kind: Optiona
             tensors[f"{s}_labels"] = torch.as_tensor(np.asarray(y[s]).astype(np.int64))
     standardized = None if shift is None else {
         "mean": shift.tolist(), "sd": divide.tolist(), "log_jacobian": -float(divide.double().log().sum())}
-    return Dataset(name=name, kind=kind, image_shape=image_shape, num_classes=num_classes,
+    return cls(name=name, kind=kind, image_shape=image_shape, num_classes=num_classes,
                    standardized=standardized, **tensors)
 
 

@@ -9,9 +9,7 @@ from typing import Optional
 import torch
 
 from ..errors import DataError
-
-#: What kind of values a dataset holds.
-KINDS = ("binary", "grey", "real")
+from .arrays import DEFAULT_SPLIT, KINDS, dataset_from_arrays
 
 #: What each likelihood needs, and what it accepts after conversion.
 LIKELIHOOD_NEEDS = {
@@ -54,7 +52,7 @@ class Dataset:
 
     @classmethod
     def from_arrays(cls, train, valid=None, test=None, labels=None, kind: Optional[str] = None,
-                    image_shape=None, split=(0.8, 0.1, 0.1), seed: int = 0, name: str = "arrays",
+                    image_shape=None, split=DEFAULT_SPLIT, seed: int = 0, name: str = "arrays",
                     standardize: bool = False) -> "Dataset":
         """A dataset from numpy arrays or tensors (rows ``[N, D]``, images ``[N, H, W]``,
         ``[N, C, H, W]`` or ``[N, H, W, C]``).
@@ -66,9 +64,7 @@ class Dataset:
         (real data): columns become ``(x - mean) / sd`` of the training split. See
         :mod:`pyro_vae.data.arrays`.
         """
-        from .arrays import dataset_from_arrays
-
-        return dataset_from_arrays(train, valid, test, labels, kind, image_shape, split, seed, name, standardize)
+        return dataset_from_arrays(cls, train, valid, test, labels, kind, image_shape, split, seed, name, standardize)
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import DataError
-from .arrays import DEFAULT_SPLIT, dataset_from_arrays
+from .arrays import DEFAULT_SPLIT
 from .dataset import Dataset
 from .formats import FILE_FORMATS
 from .formats.image_folder import IMAGE_SUFFIXES, read_image_folder
@@ -69,7 +69,7 @@ def load_data_file(path, kind: Optional[str] = None, split: Optional[Sequence[fl
         arrays, labels = fmt.reader(p, label_column=label_column)
     else:
         arrays, labels = fmt.reader(p)
-    data = dataset_from_arrays(arrays["train"], arrays.get("valid"), arrays.get("test"), labels, kind=kind,
+    data = Dataset.from_arrays(arrays["train"], arrays.get("valid"), arrays.get("test"), labels, kind=kind,
                                split=split, seed=seed, name=p.name, standardize=bool(standardize))
     data.source = describe(p, split=list(split) if len(arrays) < 3 else None, seed=seed, kind=data.kind,
                            requested_kind=kind, label_column=label_column,

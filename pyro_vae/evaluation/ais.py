@@ -53,11 +53,11 @@ from ..errors import InferenceError
 from ..infer.graph_capture import check_capture_mode, refuse
 from ..infer.particles import guess_max_plate_nesting
 from .annealing_path import AnnealingPath, draw_start, scales, summed_sites
-from .hmc import TARGET_ACCEPT, StepSize, hmc_transition
-from .importance import DEFAULT_MAX_ELEMENTS, checked_data
+from .hmc import StepSize, hmc_transition
+from .importance import checked_data
 from .result import PerDatapointResult, column_means
+from .settings import AIS_SCHEDULES, DEFAULT_MAX_ELEMENTS, AISSettings
 
-SCHEDULES = ("sigmoid", "linear")
 #: ``capture="auto"`` traces a block's densities when each chain evaluates them at least this many
 #: times (100 steps x 10 leapfrog steps do): a trace costs 0.1-1 s, a replay saves about 2 ms of
 #: Python per evaluation (Pyro's handlers), so short runs stay eager.
@@ -79,7 +79,7 @@ def beta_schedule(kind: str, num_steps: int, sharpness: float = 4.0) -> np.ndarr
     if kind == "sigmoid":
         s = 1 / (1 + np.exp(-sharpness * (2 * t - 1)))
         return (s - s[0]) / (s[-1] - s[0])
-    raise InferenceError(f"schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
+    raise InferenceError(f"schedule must be one of {', '.join(AIS_SCHEDULES)}, got {kind!r}")
 
 
 @dataclass
@@ -148,49 +148,28 @@ def anneal(path: AnnealingPath, betas: np.ndarray, num_leapfrog: int, step_size:
     return log_w, accept / max(moves, 1), used
 
 
-def check_ais_options(num_chains, num_steps, leapfrog_steps, tune_chains, step_size, target_accept, schedule_kind,
-                      init) -> None:
-    for name, value, low in (("num_chains", num_chains, 1), ("num_steps", num_steps, 1),
-                             ("leapfrog_steps", leapfrog_steps, 0), ("tune_chains", tune_chains, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InferenceError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not (isinstance(step_size, (int, float)) and 0 < step_size < 10):
-        raise InferenceError(f"step_size must be a number in (0, 10), got {step_size!r}")
-    if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
-        raise InferenceError(f"target_accept must be in (0, 1), got {target_accept!r}")
-    if schedule_kind not in SCHEDULES:
-        raise InferenceError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule_kind!r}")
-    if init not in ("guide", "prior"):
-        raise InferenceError(f"init must be guide or prior, got {init!r}")
-
-
 @torch.no_grad()
 def evaluate_ais(
     model,
     guide,
     data: Union[torch.Tensor, Sequence[torch.Tensor]],
+    settings: Optional[AISSettings] = None,
     *,
-    num_chains: int = 16,
-    num_steps: int = 1000,
-    schedule: str = "sigmoid",
-    leapfrog_steps: int = 10,
-    init: str = "guide",
-    tune_chains: int = 4,
-    step_size: float = 0.3,
-    target_accept: float = TARGET_ACCEPT,
     seed: int = 0,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     data_plate: Optional[str] = None,
     progress: bool = True,
     num_dims: Optional[int] = None,
     device: Optional[Union[str, torch.device]] = None,
+    capture: str = "auto",
     start: Optional[dict] = None,
     step_sizes: Optional[np.ndarray] = None,
     record_step_sizes: bool = False,
-    capture: str = "auto",
+    **options,
 ) -> AISEstimate:
-    """Per-datapoint AIS estimate of log p(x) with ``num_chains`` chains and ``num_steps``
-    intermediate distributions (HMC with ``leapfrog_steps`` leapfrog steps between them).
+    """Per-datapoint AIS estimate of log p(x): ``settings`` (:class:`AISSettings`: chains, steps,
+    schedule, HMC; its fields may also be given as keywords, ``num_steps=100``, which replace
+    those of ``settings``) on ``data``. The one door to AIS in the library.
 
     Blocks of datapoints x (``num_chains + tune_chains``) chains are bounded by ``max_elements``
     (all chains of a datapoint share a block). ``start`` (site -> ``[n, ...]`` latent values, an
@@ -205,88 +184,113 @@ def evaluate_ais(
     """
     from tqdm.auto import tqdm
 
-    check_ais_options(num_chains, num_steps, leapfrog_steps, tune_chains, step_size, target_accept, schedule, init)
+    s = (settings or AISSettings()).replace(**options) if options else (settings or AISSettings())
     check_capture_mode(capture)
-    captured = capture == "on" or (capture == "auto" and model_evaluations(1, num_steps, leapfrog_steps)
-                                   >= CAPTURE_MIN_EVALUATIONS)
     data, n = checked_data(data, max_elements)
     if step_sizes is not None:
-        tune_chains = 0  # the step sizes are given: no chain tunes them
-    chains = num_chains + tune_chains
-    estimate, tuning = slice(0, num_chains), slice(num_chains, chains)
-    betas = beta_schedule(schedule, num_steps)
-    direction = "forward" if start is None else "reverse"
-    if start is not None:
-        betas = betas[::-1].copy()
-    b = max(1, min(n, max_elements // chains))
-    first = tuple(t[:b].to(device) if device else t[:b] for t in data)
-    summed = summed_sites(model, first)
-    pyro.set_rng_seed(seed)
-    max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
+        s = s.replace(tune_chains=0)  # the step sizes are given: no chain tunes them
+    run = _AISRun(model, guide, s, data, n, max_elements, data_plate, device, seed, start, capture)
+    run.step_sizes = _given_step_sizes(step_sizes, n, run.transitions, reverse=start is not None)
     values = {name: np.full(n, np.nan) for name in AIS_COLUMNS}
-    all_log_w = np.full((n, num_chains), np.nan)
-    transitions = num_steps - 1 if leapfrog_steps > 0 else 0
-    if step_sizes is not None:
-        step_sizes = np.asarray(step_sizes, dtype=np.float64)
-        if step_sizes.shape != (n, transitions):
-            raise InferenceError(f"step_sizes must have shape (n, num_steps - 1) = {(n, transitions)}, "
-                                 f"got {step_sizes.shape}")
-        if start is not None:
-            step_sizes = step_sizes[:, ::-1].copy()  # the transition at beta_t used the forward run's step at beta_t
-    used_all = np.full((n, transitions), np.nan) if record_step_sizes else None
-    validate = pyro.poutine.util.is_validation_enabled()
-    starts, mine_lo, mine_hi = distributed.my_blocks(n, b)  # all blocks in one process; a contiguous run per rank
-    bar = tqdm(total=(mine_hi - mine_lo) * num_steps, desc=f"AIS log p(x), {num_chains} chains x {num_steps} steps",
-               unit="pt-step", disable=not progress, leave=False)
+    all_log_w = np.full((n, s.num_chains), np.nan)
+    used_all = np.full((n, run.transitions), np.nan) if record_step_sizes else None
+    starts, mine_lo, mine_hi = distributed.my_blocks(n, run.block)  # all blocks in one process; a run per rank
+    bar = tqdm(total=(mine_hi - mine_lo) * s.num_steps, desc=f"AIS log p(x), {s.num_chains} chains x {s.num_steps} "
+               f"steps", unit="pt-step", disable=not progress, leave=False)
     for lo in starts:
-        distributed.seed_block(seed, lo)  # draws per block of datapoints, not per process
-        batch = tuple(t[lo:lo + b] for t in data)
-        if device is not None:
-            batch = tuple(t.to(device) for t in batch)
-        hi = lo + len(batch[0])
-        with pyro.validation_enabled(validate and lo == starts[0]):
-            pt = draw_start(model, guide, batch, chains, max_plate_nesting, data_plate, init, summed)
-            path = AnnealingPath(model, guide, batch, pt, init, summed)
-        if captured:
-            reason = path.capture()
-            if reason is not None:
-                captured = not refuse("AIS densities", capture, reason)
-        state = None
-        if start is not None:
-            missing = [s for s in path.sites if s not in start]
-            if missing:
-                raise InferenceError(f"reverse AIS needs a start value for every latent; missing {missing}")
-            z0 = {s["name"]: start[s["name"]][lo:hi].to(s["value"]).expand(s["value"].shape)
-                  for s in path.latent_sites}
-            state = path.evaluate(path.to_u(z0))
-        eps = StepSize(step_size, hi - lo, target_accept, device=first[0].device)
-        replay = None if step_sizes is None else torch.as_tensor(step_sizes[lo:hi])
-        # the mass matrix from a chain whose draw no estimate starts from (the start replaces all draws in reverse)
-        scale = scales(path, tuning if tune_chains else slice(0, 1))
-        with pyro.validation_enabled(False):  # checked on the first draw; the path only moves continuous values
-            log_w, accept, used = anneal(path, betas, leapfrog_steps, eps, scale, tuning, state,
-                                         on_step=lambda: bar.update(hi - lo), replay=replay)
+        hi, log_w, accept, used = run.block_weights(lo, first=lo == starts[0], on_step=bar.update)
         if record_step_sizes:
             used_all[lo:hi] = used.cpu().numpy()
-        for name, v in weight_summary(log_w[estimate]).items():
+        for name, v in weight_summary(log_w).items():
             values[name][lo:hi] = v.double().cpu().numpy()
-        values["acceptance"][lo:hi] = (accept[estimate].mean(0).double().cpu().numpy()
-                                       if num_steps > 1 and leapfrog_steps > 0 else np.nan)
-        all_log_w[lo:hi] = log_w[estimate].T.cpu().numpy()
-        del pt, path, state
+        values["acceptance"][lo:hi] = (accept.mean(0).double().cpu().numpy()
+                                       if s.num_steps > 1 and s.leapfrog_steps > 0 else np.nan)
+        all_log_w[lo:hi] = log_w.T.cpu().numpy()
     bar.close()
     rows = {"values": values, "log_w": all_log_w, **({"step_sizes": used_all} if record_step_sizes else {})}
     rows, _ = distributed.gather_rows(n, mine_lo, mine_hi, rows)
-    values, all_log_w, used_all = rows["values"], rows["log_w"], rows.get("step_sizes")
-    settings = {"num_chains": num_chains, "num_steps": num_steps, "schedule": schedule,
-                "leapfrog_steps": leapfrog_steps, "init": init, "tune_chains": tune_chains,
-                "initial_step_size": step_size, "target_accept": target_accept, "seed": seed,
-                "direction": direction, "model_evaluations_per_datapoint": model_evaluations(
-                    num_chains + tune_chains, num_steps, leapfrog_steps)}
+    return AISEstimate(values=rows["values"], settings=_recorded(s, seed, start, step_sizes), num_dims=num_dims,
+                       log_w=rows["log_w"], step_sizes=rows.get("step_sizes"))
+
+
+class _AISRun:
+    """What stays fixed over the blocks of one :func:`evaluate_ais` call, and one block's run."""
+
+    def __init__(self, model, guide, s: AISSettings, data, n, max_elements, data_plate, device, seed, start, capture):
+        self.model, self.guide, self.s, self.data, self.device, self.seed = model, guide, s, data, device, seed
+        self.start, self.capture = start, capture
+        self.chains = s.num_chains + s.tune_chains
+        self.estimate, self.tuning = slice(0, s.num_chains), slice(s.num_chains, self.chains)
+        betas = beta_schedule(s.schedule, s.num_steps)
+        self.betas = betas if start is None else betas[::-1].copy()
+        self.block = max(1, min(n, max_elements // self.chains))
+        first = tuple(t[:self.block].to(device) if device else t[:self.block] for t in data)
+        self.summed = summed_sites(model, first)
+        pyro.set_rng_seed(seed)
+        self.max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
+        self.data_plate, self.first_device = data_plate, first[0].device
+        self.transitions = s.num_steps - 1 if s.leapfrog_steps > 0 else 0
+        self.captured = capture == "on" or (capture == "auto" and model_evaluations(1, s.num_steps, s.leapfrog_steps)
+                                            >= CAPTURE_MIN_EVALUATIONS)
+        self.validate = pyro.poutine.util.is_validation_enabled()
+        self.step_sizes = None
+
+    def block_weights(self, lo: int, first: bool, on_step):
+        """``(hi, log_w [C, B], acceptance [C + tune, B], step sizes used)`` of the block from ``lo``."""
+        s = self
+        distributed.seed_block(s.seed, lo)  # draws per block of datapoints, not per process
+        batch = tuple(t[lo:lo + s.block] for t in s.data)
+        if s.device is not None:
+            batch = tuple(t.to(s.device) for t in batch)
+        hi = lo + len(batch[0])
+        with pyro.validation_enabled(s.validate and first):
+            pt = draw_start(s.model, s.guide, batch, s.chains, s.max_plate_nesting, s.data_plate, s.s.init, s.summed)
+            path = AnnealingPath(s.model, s.guide, batch, pt, s.s.init, s.summed)
+        if s.captured:
+            reason = path.capture()
+            if reason is not None:
+                s.captured = not refuse("AIS densities", s.capture, reason)
+        state = None if s.start is None else path.evaluate(path.to_u(_start_values(path, s.start, lo, hi)))
+        eps = StepSize(s.s.step_size, hi - lo, s.s.target_accept, device=s.first_device)
+        replay = None if s.step_sizes is None else torch.as_tensor(s.step_sizes[lo:hi])
+        # the mass matrix from a chain whose draw no estimate starts from (the start replaces all draws in reverse)
+        scale = scales(path, s.tuning if s.s.tune_chains else slice(0, 1))
+        with pyro.validation_enabled(False):  # checked on the first draw; the path only moves continuous values
+            log_w, accept, used = anneal(path, s.betas, s.s.leapfrog_steps, eps, scale, s.tuning, state,
+                                         on_step=lambda: on_step(hi - lo), replay=replay)
+        return hi, log_w[s.estimate], accept[s.estimate], used
+
+
+def _start_values(path, start: dict, lo: int, hi: int) -> dict:
+    """Reverse AIS: the given exact posterior values of the block's datapoints, one per chain."""
+    missing = [s for s in path.sites if s not in start]
+    if missing:
+        raise InferenceError(f"reverse AIS needs a start value for every latent; missing {missing}")
+    return {s["name"]: start[s["name"]][lo:hi].to(s["value"]).expand(s["value"].shape) for s in path.latent_sites}
+
+
+def _given_step_sizes(step_sizes, n: int, transitions: int, reverse: bool) -> Optional[np.ndarray]:
+    if step_sizes is None:
+        return None
+    step_sizes = np.asarray(step_sizes, dtype=np.float64)
+    if step_sizes.shape != (n, transitions):
+        raise InferenceError(f"step_sizes must have shape (n, num_steps - 1) = {(n, transitions)}, "
+                             f"got {step_sizes.shape}")
+    # reversed: the transition at beta_t used the forward run's step at beta_t
+    return step_sizes[:, ::-1].copy() if reverse else step_sizes
+
+
+def _recorded(s: AISSettings, seed: int, start, step_sizes) -> dict:
+    """The settings an AIS result records (those of :class:`AISSettings` and how it ran)."""
+    settings = {"num_chains": s.num_chains, "num_steps": s.num_steps, "schedule": s.schedule,
+                "leapfrog_steps": s.leapfrog_steps, "init": s.init, "tune_chains": s.tune_chains,
+                "initial_step_size": s.step_size, "target_accept": s.target_accept, "seed": seed,
+                "direction": "forward" if start is None else "reverse",
+                "model_evaluations_per_datapoint": model_evaluations(s.num_chains + s.tune_chains, s.num_steps,
+                                                                     s.leapfrog_steps)}
     if step_sizes is not None:
-        settings["tune_chains"] = 0
         settings["step_sizes"] = "replayed from the forward run" if start is not None else "given"
-    return AISEstimate(values=values, settings=settings, num_dims=num_dims, log_w=all_log_w, step_sizes=used_all)
+    return settings
 
 
 def model_evaluations(chains: int, num_steps: int, leapfrog_steps: int) -> int:

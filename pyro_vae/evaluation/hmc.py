@@ -28,12 +28,8 @@ from typing import Callable
 
 import torch
 
-#: Acceptance rate the step size is steered toward. Higher than the 0.65 that is optimal for one
-#: long HMC run (Beskos et al. 2013): an AIS chain gets one transition per distribution, and runs
-#: steered to 0.65 let a few datapoints' chains fall behind the path (on the linear-Gaussian
-#: model, 40 datapoints, 8 chains x 80 steps: mean error -0.99 nats at 0.65, -0.07 at 0.8,
-#: -0.02 at 0.9; the worst datapoint -14.3, -1.8, -0.24).
-TARGET_ACCEPT = 0.9
+from .settings import TARGET_ACCEPT
+
 #: Each transition multiplies the step size by an independent U(1 - JITTER, 1 + JITTER) per chain
 #: (Neal 2011, sec. 5.4.2): a fixed step size can make the trajectory close to a period of the
 #: target in some direction, and the chain then barely moves. On the linear-Gaussian check

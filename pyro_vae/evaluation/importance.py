@@ -35,10 +35,10 @@ from .chunks import ChunkRunner, chunk_outputs
 from .diagnostics import active_units, effective_sample_size, log_estimate_variance, pareto_khat
 from .kl import closed_form_kl, closed_form_obstacle, latent_parents
 from .result import COLUMNS, NESTED_COLUMNS, LogLikelihoodEstimate
+from .settings import DEFAULT_MAX_ELEMENTS  # measured: larger blocks fall out of cache and run slower on CPU
 
 PSIS_ROWS = 256  # datapoints per PSIS call at most (PSIS has a fixed cost per call)
 PSIS_BUFFER_BLOCKS = 256  # the PSIS buffer holds at most this many blocks' worth of elements
-DEFAULT_MAX_ELEMENTS = 4096  # measured: larger blocks fall out of cache and run slower on CPU
 
 
 def psis_rows(k: int, block: int, max_elements: int) -> int:
@@ -84,10 +84,8 @@ def evaluate_log_likelihood(
     device: Optional[Union[str, torch.device]] = None,
     nested_k: Sequence[int] = (),
     proposal: str = "guide",
-    method: str = "iw",
     capture: str = "auto",
-    **ais_options,
-):
+) -> LogLikelihoodEstimate:
     """Per-datapoint IW estimate of log p(x) with ``k`` samples, ELBO, KL and diagnostics.
 
     ``nested_k``: smaller K whose estimates :math:`\\hat{\\mathcal L}_{K'}` come from the first
@@ -95,6 +93,7 @@ def evaluate_log_likelihood(
     :meth:`LogLikelihoodEstimate.at`). ``proposal="prior"`` draws :math:`z` from the model's prior
     instead of the guide (:func:`prior_proposal`): the naive Monte Carlo estimate of
     :math:`p(x) = E_{p(z)}[p(x \\mid z)]`, against which the guide's saving is measured.
+    Annealed importance sampling is :func:`pyro_vae.evaluation.ais.evaluate_ais`.
 
     :param model, guide: any Pyro pair called as ``model(*batch)`` / ``guide(*batch)`` whose
         observations sit in a vectorized data plate over the batch.
@@ -106,55 +105,23 @@ def evaluate_log_likelihood(
     :param capture: ``"auto"``, ``"on"`` or ``"off"``: run the chunks of guide and model captured
         once and replayed (:mod:`.chunks`; the same values, less Python per chunk); ``auto`` does
         so for long evaluations where capture is valid.
-    :param method: ``"iw"`` (this function, a :class:`LogLikelihoodEstimate`) or ``"ais"``:
-        annealed importance sampling (:func:`pyro_vae.evaluation.ais.evaluate_ais`, an
-        :class:`~pyro_vae.evaluation.ais.AISEstimate`), whose options (``num_chains``,
-        ``num_steps``, ``schedule``, ``leapfrog_steps``, ``init``, ...) are passed on.
     """
     from tqdm.auto import tqdm
 
-    if method == "ais":
-        if nested_k or proposal != "guide" or not diagnostics:
-            raise InferenceError("nested_k, proposal and diagnostics belong to method='iw'; for AIS start from the "
-                                 "prior with init='prior'")
-        from .ais import evaluate_ais
-
-        return evaluate_ais(model, guide, data, seed=seed, max_elements=max_elements, data_plate=data_plate,
-                            progress=progress, num_dims=num_dims, device=device, capture=capture, **ais_options)
-    if method != "iw":
-        raise InferenceError(f"method must be iw or ais, got {method!r}")
-    if ais_options:
-        raise InferenceError(f"{', '.join(sorted(ais_options))}: options of method='ais', not of method='iw'")
-
     data, n = checked_data(data, max_elements)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InferenceError(f"k (importance samples per datapoint) must be an integer >= 1, got {k!r}")
-    nested_k = sorted({int(kk) for kk in nested_k if int(kk) < k})
-    if any(kk < 1 for kk in nested_k):
-        raise InferenceError(f"nested_k must hold integers >= 1, got {list(nested_k)}")
-    if proposal not in ("guide", "prior"):
-        raise InferenceError(f"proposal must be guide or prior, got {proposal!r}")
+    nested_k = _checked_iw_options(k, nested_k, proposal)
     if proposal == "prior":
         guide = prior_proposal(model)
     b, c = block_sizes(k, n, max_elements)
-    validate = pyro.poutine.util.is_validation_enabled()
     first = tuple(t[:b].to(device) if device else t[:b] for t in data)
     parents = latent_parents(model, first)  # restores the RNG state: before the seed, harmless
     pyro.set_rng_seed(seed)
     max_plate_nesting = guess_max_plate_nesting(model, guide, first, {}, data_plate)
-
-    # Results go into arrays allocated once: thousands of small long-lived tensors interleaved with
-    # the large per-block temporaries fragment the heap (measured: RSS grew ~3 MB per datapoint).
-    values = {name: np.full(n, np.nan) for name in COLUMNS}
-    nested = {kk: {name: np.full(n, np.nan) for name in NESTED_COLUMNS} for kk in nested_k}
-    means: dict = {}  # site -> [n, D] posterior means
-    rows_cap = psis_rows(k, b, max_elements)
-    psis_buffer = np.empty((rows_cap, k)) if diagnostics else None  # rows: datapoints awaiting PSIS
-    kl_closed = None  # decided on the first chunk: the structure of the pair does not change
-    kl_note = None
+    columns = _IWColumns(n, k, nested_k, psis_rows(k, b, max_elements) if diagnostics else 0)
     starts, lo, hi = distributed.my_blocks(n, b)  # all blocks in one process; a contiguous run of them per rank
-    chunks = ChunkRunner(model, guide, max_plate_nesting, data_plate, capture, len(starts) * math.ceil(k / c))
-    psis_start, psis_rows_used = lo, 0
+    draws = _BlockDraws(ChunkRunner(model, guide, max_plate_nesting, data_plate, capture,
+                                    len(starts) * math.ceil(k / c)), parents, n, k, c, diagnostics)
+    columns.psis_start = lo
     bar = tqdm(total=hi - lo, desc=f"IW log p(x), K={k}", unit="pt", disable=not progress, leave=False)
     for start in starts:
         distributed.seed_block(seed, start)  # draws per block of datapoints, not per process
@@ -162,57 +129,13 @@ def evaluate_log_likelihood(
         if device is not None:
             batch = tuple(t.to(device) for t in batch)
         stop = start + len(batch[0])
-        log_w, kl_draws = [], []
-        for chunk_start in range(0, k, c):
-            size = min(c, k - chunk_start)
-            with_means = diagnostics and chunk_start == 0
-            if kl_closed is None:  # the first chunk: decides the KL's kind (the pair's structure does not change)
-                with pyro.validation_enabled(validate):
-                    pt = chunks.traces(batch, size)
-                kl_note = closed_form_obstacle([s["name"] for s in pt.latent_sites()], parents)
-                if kl_note is None and closed_form_kl(pt) is None:
-                    kl_note = "a latent has no registered closed-form KL or is enumerated"
-                kl_closed = kl_note is None
-                lw, kl, chunk_means = chunk_outputs(pt, kl_closed, with_means)
-                del pt
-            else:
-                lw, kl, chunk_means = chunks(batch, size, kl_closed, with_means)
-            log_w.append(lw)
-            kl_draws.append(kl)
-            for name, m in chunk_means.items():
-                if name not in means:
-                    means[name] = np.empty((n, m.shape[1]))
-                means[name][start:stop] = m.double().cpu().numpy()
-            del lw, kl, chunk_means
-        log_w = torch.cat(log_w, 0)  # [K, B]
-        kl_draws = torch.cat(kl_draws, 0).double()  # [K, B]
-        block = {
-            "log_px_iw": log_w.logsumexp(0) - math.log(k),
-            "elbo": log_w.double().mean(0),
-            "elbo_single": log_w[0],
-            "kl": kl_draws.mean(0),
-            "kl_mc_se": (kl_draws.std(0) / math.sqrt(k)) if k > 1 else torch.full_like(kl_draws[0], math.nan),
-            "ess": effective_sample_size(log_w),
-            "log_px_var": log_estimate_variance(log_w),
-        }
-        for name, v in block.items():
-            values[name][start:stop] = v.double().cpu().numpy()
-        for kk, arrays in nested.items():  # the first kk draws of each datapoint
-            prefix = log_w[:kk]
-            arrays["log_px_iw"][start:stop] = (prefix.logsumexp(0) - math.log(kk)).double().cpu().numpy()
-            arrays["ess"][start:stop] = effective_sample_size(prefix).double().cpu().numpy()
-            if diagnostics:
-                arrays["khat"][start:stop] = pareto_khat(prefix.T.double().cpu().numpy())
-        if diagnostics:  # PSIS has a fixed cost per call: run it on up to rows_cap datapoints at once
-            psis_buffer[psis_rows_used:psis_rows_used + log_w.shape[1]] = log_w.T.double().cpu().numpy()
-            psis_rows_used += log_w.shape[1]
-            if psis_rows_used + b > rows_cap or stop == hi:
-                values["khat"][psis_start:psis_start + psis_rows_used] = pareto_khat(psis_buffer[:psis_rows_used])
-                psis_start, psis_rows_used = psis_start + psis_rows_used, 0
+        log_w, kl_draws = draws(batch, columns.means, start, stop)
+        columns.add(start, stop, log_w, kl_draws, last=stop == hi, block=b)
         bar.update(len(batch[0]))
     bar.close()
-    merged, metas = distributed.gather_rows(n, lo, hi, {"values": values, "nested": nested, "means": means},
-                                            meta=(kl_closed, kl_note) if starts else None)
+    merged, metas = distributed.gather_rows(n, lo, hi, {"values": columns.values, "nested": columns.nested,
+                                                        "means": columns.means},
+                                            meta=(draws.kl_closed, draws.kl_note) if starts else None)
     values, nested, means = merged["values"], merged["nested"], merged["means"]
     kl_closed, kl_note = next(m for m in metas if m is not None)
     # reconstruction - kl == elbo per datapoint, by construction: with the Monte Carlo KL this is
@@ -222,6 +145,102 @@ def evaluate_log_likelihood(
     return LogLikelihoodEstimate(k=k, values=values, kl_analytic=bool(kl_closed), kl_note=kl_note,
                                  active_units=units, num_dims=num_dims, seed=seed, nested=nested,
                                  proposal=proposal)
+
+
+def _checked_iw_options(k, nested_k: Sequence[int], proposal: str) -> list[int]:
+    """``nested_k`` sorted, below ``k``; one error for a bad ``k``, ``nested_k`` or ``proposal``."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InferenceError(f"k (importance samples per datapoint) must be an integer >= 1, got {k!r}")
+    nested_k = sorted({int(kk) for kk in nested_k if int(kk) < k})
+    if any(kk < 1 for kk in nested_k):
+        raise InferenceError(f"nested_k must hold integers >= 1, got {list(nested_k)}")
+    if proposal not in ("guide", "prior"):
+        raise InferenceError(f"proposal must be guide or prior, got {proposal!r}")
+    return nested_k
+
+
+class _BlockDraws:
+    """The K log weights and KL draws of one block of datapoints, chunk by chunk (``c`` particles
+    at a time); the first chunk decides whether the KL column is the closed form."""
+
+    def __init__(self, chunks: ChunkRunner, parents, n: int, k: int, c: int, diagnostics: bool):
+        self.chunks, self.parents, self.n, self.k, self.c, self.diagnostics = chunks, parents, n, k, c, diagnostics
+        self.kl_closed = None  # decided on the first chunk: the structure of the pair does not change
+        self.kl_note = None
+        self.validate = pyro.poutine.util.is_validation_enabled()
+
+    def __call__(self, batch, means: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log_w [K, B], kl_draws [K, B] float64)``; the posterior means go into ``means``."""
+        log_w, kl_draws = [], []
+        for chunk_start in range(0, self.k, self.c):
+            size = min(self.c, self.k - chunk_start)
+            with_means = self.diagnostics and chunk_start == 0
+            if self.kl_closed is None:
+                lw, kl, chunk_means = self._first_chunk(batch, size, with_means)
+            else:
+                lw, kl, chunk_means = self.chunks(batch, size, self.kl_closed, with_means)
+            log_w.append(lw)
+            kl_draws.append(kl)
+            for name, m in chunk_means.items():
+                if name not in means:
+                    means[name] = np.empty((self.n, m.shape[1]))
+                means[name][start:stop] = m.double().cpu().numpy()
+            del lw, kl, chunk_means
+        return torch.cat(log_w, 0), torch.cat(kl_draws, 0).double()
+
+    def _first_chunk(self, batch, size: int, with_means: bool):
+        """Decides the KL's kind (closed form where every latent has one and its prior's parents
+        are drawn before it), then the chunk's outputs."""
+        with pyro.validation_enabled(self.validate):
+            pt = self.chunks.traces(batch, size)
+        self.kl_note = closed_form_obstacle([s["name"] for s in pt.latent_sites()], self.parents)
+        if self.kl_note is None and closed_form_kl(pt) is None:
+            self.kl_note = "a latent has no registered closed-form KL or is enumerated"
+        self.kl_closed = self.kl_note is None
+        return chunk_outputs(pt, self.kl_closed, with_means)
+
+
+class _IWColumns:
+    """The per-datapoint result arrays, allocated once (thousands of small long-lived tensors
+    interleaved with the large per-block temporaries fragment the heap: measured, RSS grew
+    ~3 MB per datapoint), filled block by block; PSIS k-hat in batches of up to ``psis_cap`` rows."""
+
+    def __init__(self, n: int, k: int, nested_k: list[int], psis_cap: int):
+        self.k = k
+        self.values = {name: np.full(n, np.nan) for name in COLUMNS}
+        self.nested = {kk: {name: np.full(n, np.nan) for name in NESTED_COLUMNS} for kk in nested_k}
+        self.means: dict = {}  # site -> [n, D] posterior means
+        self.psis_cap = psis_cap  # 0: no diagnostics
+        self.psis_buffer = np.empty((psis_cap, k)) if psis_cap else None  # rows: datapoints awaiting PSIS
+        self.psis_start, self.psis_used = 0, 0
+
+    def add(self, start: int, stop: int, log_w: torch.Tensor, kl_draws: torch.Tensor, last: bool, block: int) -> None:
+        """One block's columns; PSIS runs when the buffer could not take another ``block`` or ``last``."""
+        k = self.k
+        columns = {
+            "log_px_iw": log_w.logsumexp(0) - math.log(k),
+            "elbo": log_w.double().mean(0),
+            "elbo_single": log_w[0],
+            "kl": kl_draws.mean(0),
+            "kl_mc_se": (kl_draws.std(0) / math.sqrt(k)) if k > 1 else torch.full_like(kl_draws[0], math.nan),
+            "ess": effective_sample_size(log_w),
+            "log_px_var": log_estimate_variance(log_w),
+        }
+        for name, v in columns.items():
+            self.values[name][start:stop] = v.double().cpu().numpy()
+        for kk, arrays in self.nested.items():  # the first kk draws of each datapoint
+            prefix = log_w[:kk]
+            arrays["log_px_iw"][start:stop] = (prefix.logsumexp(0) - math.log(kk)).double().cpu().numpy()
+            arrays["ess"][start:stop] = effective_sample_size(prefix).double().cpu().numpy()
+            if self.psis_cap:
+                arrays["khat"][start:stop] = pareto_khat(prefix.T.double().cpu().numpy())
+        if self.psis_cap:  # PSIS has a fixed cost per call: run it on up to psis_cap datapoints at once
+            self.psis_buffer[self.psis_used:self.psis_used + log_w.shape[1]] = log_w.T.double().cpu().numpy()
+            self.psis_used += log_w.shape[1]
+            if self.psis_used + block > self.psis_cap or last:
+                self.values["khat"][self.psis_start:self.psis_start + self.psis_used] = \
+                    pareto_khat(self.psis_buffer[:self.psis_used])
+                self.psis_start, self.psis_used = self.psis_start + self.psis_used, 0
 
 
 def prior_proposal(model):

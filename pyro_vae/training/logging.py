@@ -7,20 +7,20 @@
 
   A beta-weighted or annealed loss is labelled as the training objective: only the valid
   ELBO is the ELBO.
-* :class:`TensorBoardLog` writes into ``RUN_DIR/tb/`` with ``torch.utils.tensorboard`` (the
-  optional extra ``pip install 'pyro-vae[tensorboard]'``): scalars ``train/objective``,
+* :class:`~pyro_vae.training.tensorboard_log.TensorBoardLog` writes into ``RUN_DIR/tb/`` with
+  ``torch.utils.tensorboard`` (the optional extra ``pip install 'pyro-vae[tensorboard]'``): scalars ``train/objective``,
   ``train/grad_norm``, ``train/lr``, ``train/seconds_per_epoch``, ``valid/elbo``,
   ``valid/iw_bound`` each epoch, and for image data the grids ``samples`` and
   ``reconstructions`` (data above reconstruction).
 * :class:`pyro_vae.training.mlflow_log.MLflowLog` (``--logger mlflow``, the extra
   ``pip install 'pyro-vae[mlflow]'``) logs the same scalars under the same names, the same grids
   as image artifacts, the config as parameters and the run's pictures at the end.
+* :mod:`pyro_vae.training.trackers` picks the tracker ``--logger`` names.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -69,36 +69,8 @@ def require_tracker(name: Optional[str]) -> None:
         raise OptionError(f"--logger {name} needs the {package} package: pip install 'pyro-vae[{extra}]'")
 
 
-class TensorBoardLog:
-    """Scalars and image grids of each epoch into ``RUN_DIR/tb`` (see the module docstring)."""
-
-    def __init__(self, run_path):
-        require_tracker("tensorboard")
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.folder = Path(run_path) / TB_FOLDER
-        self.writer = SummaryWriter(log_dir=str(self.folder))
-
-    def epoch(self, row: dict, model, data, seed: int) -> None:
-        step = int(row["epoch"])
-        for key, tag in SCALARS.items():
-            if key in row:
-                self.writer.add_scalar(tag, float(row[key]), step)
-        if data.image_shape:
-            self.writer.add_image("samples", _grid(_samples(model, data, seed), data), step)
-            self.writer.add_image("reconstructions", _grid(_reconstructions(model, data), data, nrow=8), step)
-        self.writer.flush()
-
-    def step(self, step: int, objective: float) -> None:
-        """The training objective (per datapoint) of one step, at ``--log-every``."""
-        self.writer.add_scalar("train/objective_step", objective, step)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 @torch.no_grad()
-def _samples(model, data, seed: int, n: int = 64) -> torch.Tensor:
+def sample_images(model, data, seed: int, n: int = 64) -> torch.Tensor:
     state = torch.random.get_rng_state()  # pictures draw without moving the training's stream
     torch.manual_seed(seed)
     try:
@@ -108,38 +80,15 @@ def _samples(model, data, seed: int, n: int = 64) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _reconstructions(model, data, n: int = 8) -> torch.Tensor:
+def reconstruction_images(model, data, n: int = 8) -> torch.Tensor:
     x, y = data.split("valid")
     x = x[:n].to(model.device)
     y = y[:n].to(model.device) if (y is not None and model.uses_labels) else None
     return torch.cat([x, model.reconstruct(x, y)])
 
 
-def _grid(images: torch.Tensor, data, nrow: int = 8) -> torch.Tensor:
+def image_grid(images: torch.Tensor, data, nrow: int = 8) -> torch.Tensor:
     from torchvision.utils import make_grid
 
     shape = tuple(data.image_shape) if len(data.image_shape) == 3 else (1, *data.image_shape)
     return make_grid(images.detach().cpu().clamp(0, 1).reshape(len(images), *shape), nrow=nrow, pad_value=0.5)
-
-
-def make_epoch_logs(config, run_path) -> list:
-    """The trackers ``config.logger`` asks for (the epoch line is always logged)."""
-    if config.logger == "tensorboard":
-        return [TensorBoardLog(run_path)]
-    if config.logger == "mlflow":
-        from .mlflow_log import MLflowLog
-
-        return [MLflowLog(run_path, config)]
-    return []
-
-
-def attach_pictures(config, run_path, paths) -> None:
-    """Hand the run's finished pictures to a tracker that keeps files (MLflow's artifacts)."""
-    if config.logger == "mlflow" and paths:
-        from .mlflow_log import MLflowLog
-
-        log = MLflowLog(run_path, config)
-        try:
-            log.pictures(paths)
-        finally:
-            log.close()

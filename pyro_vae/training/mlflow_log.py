@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ..options import RESUMABLE
-from .logging import SCALARS, _grid, _reconstructions, _samples, require_tracker
+from .logging import SCALARS, image_grid, reconstruction_images, require_tracker, sample_images
 
 DEFAULT_URI = "./mlruns"
 DEFAULT_EXPERIMENT = "pyro-vae"
@@ -79,9 +79,9 @@ class MLflowLog:
         metrics = [Metric(tag, float(row[key]), now, step) for key, tag in SCALARS.items() if key in row]
         self.client.log_batch(self.run_id, metrics=metrics)
         if data.image_shape:
-            for key, images, nrow in (("samples", _samples(model, data, seed), 8),
-                                      ("reconstructions", _reconstructions(model, data), 8)):
-                grid = _grid(images, data, nrow=nrow)
+            for key, images in (("samples", sample_images(model, data, seed)),
+                                ("reconstructions", reconstruction_images(model, data))):
+                grid = image_grid(images, data, nrow=8)
                 self.client.log_image(self.run_id, (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8"),
                                       key=key, step=step)
 

@@ -41,7 +41,8 @@ from ..runs import load_config_data
 from .capture import CapturedStep
 from .config import TrainConfig
 from .kl_warmup import ScaleLatents, kl_weight
-from .logging import LOG, epoch_line, attach_pictures, make_epoch_logs, require_tracker
+from .logging import LOG, epoch_line, require_tracker
+from .trackers import attach_pictures, make_epoch_logs
 from .run_dir import RunDir
 from .schedule import learning_rate, warmup_factor
 

@@ -40,6 +40,7 @@ def package_of(tmp_path, monkeypatch):
         folder.mkdir()
         (folder / "__init__.py").write_text("")
         (folder / file_name).write_text(code_block(page, file_name))
+        registry.discover()  # first: its modules register once per process, whatever is restored after
         monkeypatch.setattr(registry, "_entries", dict(registry._entries))
         monkeypatch.setattr(registry, "packages", (*registry.packages, name))
         monkeypatch.setattr(registry, "_discovered", False)

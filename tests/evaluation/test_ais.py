@@ -12,6 +12,7 @@ import torch
 from pyro_vae.errors import InferenceError
 from pyro_vae.evaluation import evaluate_log_likelihood
 from pyro_vae.evaluation.ais import beta_schedule, evaluate_ais, model_evaluations
+from pyro_vae.evaluation.settings import AISSettings
 from pyro_vae.evaluation.bdmc import bdmc, simulate
 from pyro_vae.registry import build_model
 
@@ -276,8 +277,11 @@ def test_what_ais_cannot_anneal_is_one_clear_error():
                 {"step_size": -1.0}):
         with pytest.raises(InferenceError):
             evaluate_ais(squares_model, broad_guide, torch.rand(3, DIM), progress=False, **bad)
-    with pytest.raises(InferenceError, match="options of method='ais'"):
+    with pytest.raises(TypeError, match="num_chains"):  # one door to AIS: evaluate_ais
         evaluate_log_likelihood(squares_model, broad_guide, torch.rand(3, DIM), k=2, num_chains=4, progress=False)
-    est = evaluate_log_likelihood(squares_model, broad_guide, torch.rand(3, DIM), method="ais", num_chains=2,
-                                  num_steps=3, leapfrog_steps=1, progress=False)
-    assert est.summary()["method"] == "ais" and est.n == 3
+    with pytest.raises(InferenceError, match="nope: not AIS settings"):
+        evaluate_ais(squares_model, broad_guide, torch.rand(3, DIM), progress=False, nope=1)
+    settings = AISSettings(num_chains=2, num_steps=3, leapfrog_steps=1)
+    est = evaluate_ais(squares_model, broad_guide, torch.rand(3, DIM), settings, progress=False)
+    again = evaluate_ais(squares_model, broad_guide, torch.rand(3, DIM), progress=False, **settings.to_dict())
+    assert est.summary()["method"] == "ais" and est.n == 3 and est.settings == again.settings

@@ -119,13 +119,15 @@ def test_a_discrete_guide_draw_is_replayed_in_evaluation_and_refused_in_training
         step.loss_and_grads(model, guide, x)
 
 
-def test_the_capture_option_reaches_ais_through_evaluate_log_likelihood():
-    """``method="ais"`` passes ``capture`` on: "on" errors where the densities cannot be traced."""
+def test_the_capture_option_reaches_ais():
+    """``capture="on"`` errors where AIS's densities cannot be traced."""
+    from pyro_vae.evaluation import evaluate_ais
+
     torch.manual_seed(0)
     m = build_model("vae_iaf", DIGITS, z_dim=4, hidden=[32], flow_hidden=[16], context=8)
-    common = dict(method="ais", num_chains=2, num_steps=3, leapfrog_steps=2, seed=1, progress=False)
+    common = dict(num_chains=2, num_steps=3, leapfrog_steps=2, seed=1, progress=False)
     with pytest.raises(CaptureError, match="AIS densities cannot be captured"):
-        evaluate_log_likelihood(m.model, m.guide, _x(3), capture="on", **common)
+        evaluate_ais(m.model, m.guide, _x(3), capture="on", **common)
 
 
 def test_broadcast_work_moves_back_to_the_small_tensors():
