@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from pyro_vae.report import machine, markdown_table  # noqa: F401  (one description, the library's)
+from pyro_vae.io.tables import machine, markdown_table  # noqa: F401  (one description, the library's)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]

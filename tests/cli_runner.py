@@ -22,7 +22,7 @@ from pathlib import Path
 SERVER = r'''
 import json, os, signal, sys, traceback
 import pyro_vae.cli as cli
-import torch, pyro, pyro_vae.training, pyro_vae.evaluation, pyro_vae.data, pyro_vae.plots  # warm
+import torch, pyro, pyro_vae.training, pyro_vae.evaluation, pyro_vae.data, pyro_vae.io.pictures  # warm
 from pyro_vae.registry import load_zoo
 from pyro_vae.infer.losses import loss_entries
 load_zoo(); loss_entries()

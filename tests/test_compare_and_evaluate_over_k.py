@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cli_runner import ok
-from pyro_vae.compare import EstimatorSpec, parse_losses
+from pyro_vae.jobs.compare import EstimatorSpec, parse_losses
 from pyro_vae.errors import OptionError
 
 SMALL = ["--model-opt", "z_dim=2", "--model-opt", "hidden=[8]", "--batch-size", "200"]

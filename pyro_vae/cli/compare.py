@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..compare import CompareOptions, parse_losses, parse_seeds, run_comparison
+    from ..jobs.compare import CompareOptions, parse_losses, parse_seeds, run_comparison
     from ..options import check_device, resolve_device
 
     resolve_device(check_device("--device", args.device))

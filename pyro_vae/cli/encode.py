@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..latents import encode_split, write_latents
+    from ..jobs.encode import encode_split, write_latents
     from ..options import EncodeOptions, resolve_device
     from ..runs import load_run
 

@@ -131,7 +131,7 @@ def _evaluate(args) -> int:
     import os
 
     from ..evaluation.report import COLUMNS, guide_savings, rows_over_k, write_report
-    from ..report import machine, markdown_table
+    from ..io.tables import machine, markdown_table
 
     device = resolve_device(opts.device)
     load_before = os.getloadavg()
@@ -172,8 +172,8 @@ def evaluate_run(run_dir, opts, device, args, proposal: str = "guide"):
 
     from ..evaluation import evaluate_model
     from ..evaluation.result import KHAT_MEANING
-    from ..report import machine
-    from ..files import write_json
+    from ..io.tables import machine
+    from ..io.files import write_json
     from ..runs import load_run
 
     load_before = os.getloadavg()  # the shared machine's load around the work, with every result

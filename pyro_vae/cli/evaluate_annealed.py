@@ -67,7 +67,7 @@ def run_annealed(args, opts) -> int:
 
 def _one(run, opts, steps, x, y, subset, progress, path, settings) -> dict:
     from ..evaluation.ais import evaluate_ais
-    from ..report import machine
+    from ..io.tables import machine
 
     load_before = os.getloadavg()
     model, cfg = run.model, run.config.to_dict()
@@ -100,7 +100,7 @@ def _one(run, opts, steps, x, y, subset, progress, path, settings) -> dict:
     summary = {**result.summary(), **about, "load_before": list(load_before), "load_after": list(os.getloadavg())}
     if not distributed.current().is_main:
         return summary
-    from ..files import write_json
+    from ..io.files import write_json
 
     write_json(path, summary)
     result.write_table(path.with_name(bdmc_name(len(x), opts, steps, True)))  # simulated: numbered 0..n-1
@@ -113,7 +113,7 @@ def _one(run, opts, steps, x, y, subset, progress, path, settings) -> dict:
 
 def _gap_report(rows: list, out: Path, run_dir: Path, opts, inputs: dict) -> None:
     from ..evaluation.report import BDMC_COLUMNS, write_bdmc_gap
-    from ..report import machine, markdown_table
+    from ..io.tables import machine, markdown_table
 
     meta = {"run": str(run_dir), "inputs": inputs, "machine": machine(), "load_before": rows[0]["load_before"],
             "load_after": rows[-1]["load_after"],

@@ -26,7 +26,7 @@ def refuse_changed_results(planned: list) -> None:
     """Refuse to replace a result file written with other inputs (the same inputs give the same
     numbers: replacing it loses nothing); ``--overwrite`` replaces it anyway."""
     from ..errors import RunDirError
-    from ..files import read_json_object
+    from ..io.files import read_json_object
 
     for path, inputs in planned:
         if not path.exists() or inputs is None:  # (checked through its summary file)

@@ -21,7 +21,7 @@ def run(args) -> int:
     import torch
 
     from ..options import SampleOptions, check_label, resolve_device
-    from ..plots import save_image_grid, save_point_cloud
+    from ..io.pictures import save_image_grid, save_point_cloud
     from ..training import RunDir, load_trained_model
 
     opts = SampleOptions(n=args.n, out=args.out, label=args.label, seed=args.seed,

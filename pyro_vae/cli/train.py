@@ -126,7 +126,7 @@ def given_options(args) -> dict:
 def build_config(args):
     """``(config, run_dir, resume)`` from the flags: a new run's config, or the saved one with
     the options that may change on resume (any other difference is refused in one line)."""
-    from ..config_file import apply_sets, read_config_file
+    from ..io.config_file import apply_sets, read_config_file
     from ..training import RunDir, TrainConfig
 
     given = given_options(args)

@@ -164,7 +164,7 @@ def check_labels(labels: dict, sizes: dict, what: str) -> Optional[int]:
 
 def dataset_from_arrays(cls: type, train, valid=None, test=None, labels=None, kind: Optional[str] = None,
                         image_shape=None, split=DEFAULT_SPLIT, seed: int = 0, name: str = "arrays",
-                        standardize: bool = False) -> "Dataset":  # noqa: F821 (cls, the class that asks)
+                        standardize: bool = False):
     """A ``cls`` (:class:`~pyro_vae.data.Dataset`) made by the module rules: the body of
     :meth:`Dataset.from_arrays <pyro_vae.data.Dataset.from_arrays>`.
 

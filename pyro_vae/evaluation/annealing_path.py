@@ -39,7 +39,7 @@ from torch.distributions.utils import _sum_rightmost
 
 from ..errors import InferenceError
 from ..infer.graph_capture import capture_failure, trace_graph
-from ..infer.particles import PARTICLE_PLATE, _is_enumerated, _sample_sites, trace_particles
+from ..infer.particles import PARTICLE_PLATE, is_enumerated, sample_sites, trace_particles
 from .hmc import State
 
 
@@ -53,8 +53,8 @@ def is_identity(t) -> bool:
 def check_annealable(pt, init: str, summed: frozenset = frozenset()) -> None:
     """One clear error for what AIS here cannot anneal (``summed``: the model's enumerated sites,
     drawn by the prior as start and summed out of the path)."""
-    for site in _sample_sites(pt.guide_trace):
-        if _is_enumerated(site):
+    for site in sample_sites(pt.guide_trace):
+        if is_enumerated(site):
             raise InferenceError(
                 f"the guide enumerates the discrete latent {site['name']!r}: AIS anneals continuous latents; "
                 f"mark {site['name']!r} infer={{'enumerate': 'parallel'}} in the model instead (it is then summed "
@@ -83,8 +83,8 @@ class AnnealingPath:
         self.sites = [s["name"] for s in self.latent_sites]
         self.event_dims = {s["name"]: s["fn"].event_dim for s in self.latent_sites}
         self.transforms = {s["name"]: biject_to(s["fn"].support) for s in self.latent_sites}
-        self.observed = {s["name"] for s in _sample_sites(pt.model_trace) if s["is_observed"]}
-        self.enum_dims = bool(summed) or any(_is_enumerated(s) for s in _sample_sites(pt.model_trace))
+        self.observed = {s["name"] for s in sample_sites(pt.model_trace) if s["is_observed"]}
+        self.enum_dims = bool(summed) or any(is_enumerated(s) for s in sample_sites(pt.model_trace))
         self.guide_fns = self._fixed_guide_fns() if init == "guide" else None
         self.graph = None  # a(u), b(u) traced once (capture()), replayed under autograd by evaluate()
 
@@ -244,7 +244,7 @@ def summed_sites(model, args) -> frozenset:
     one traced run of the model (call it before seeding: it draws)."""
     with poutine.block():
         trace = poutine.trace(model).get_trace(*args)
-    return frozenset(s["name"] for s in _sample_sites(trace) if s["infer"].get("enumerate") == "parallel")
+    return frozenset(s["name"] for s in sample_sites(trace) if s["infer"].get("enumerate") == "parallel")
 
 
 def draw_start(model, guide, args, num_chains: int, max_plate_nesting: int, data_plate: Optional[str], init: str,

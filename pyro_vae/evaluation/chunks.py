@@ -32,7 +32,7 @@ from typing import Optional
 import torch
 
 from ..infer.graph_capture import CaptureSchedule, input_signature, trace_graph
-from ..infer.particles import _is_enumerated, trace_particles
+from ..infer.particles import is_enumerated, trace_particles
 from .kl import closed_form_kl
 
 #: ``capture="auto"`` captures an evaluation of at least this many chunks (module docstring).
@@ -45,7 +45,7 @@ def posterior_means(pt) -> dict:
     A latent drawn after enumerated guide sites (``z`` given the label ``y`` of M2) has one mean
     per enumerated value; they are averaged with the guide's weights :math:`q(y \\mid x)`.
     """
-    enumerated = [s for s in pt.guide_trace.nodes.values() if s["type"] == "sample" and _is_enumerated(s)]
+    enumerated = [s for s in pt.guide_trace.nodes.values() if s["type"] == "sample" and is_enumerated(s)]
     out = {}
     for site in pt.latent_sites():
         if not torch.is_floating_point(site["value"]):

@@ -31,7 +31,7 @@ import pyro
 import torch
 from torch.distributions import kl_divergence
 
-from ..infer.particles import _is_enumerated
+from ..infer.particles import is_enumerated
 
 
 def latent_parents(model, args: tuple) -> Optional[dict]:
@@ -79,7 +79,7 @@ def closed_form_kl(pt) -> Optional[torch.Tensor]:
     total = 0.0
     for site in pt.latent_sites():
         prior = pt.model_trace.nodes[site["name"]]
-        if _is_enumerated(prior):
+        if is_enumerated(prior):
             return None
         try:
             kl = kl_divergence(site["fn"], prior["fn"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..report import markdown_table, write_csv
+from ..io.tables import markdown_table, write_csv
 
 COLUMNS = [("run", "run"), ("proposal", "proposal"), ("k", "K"), ("log_px_iw", "IW_K"), ("log_px_iw_se", "±"),
            ("elbo", "ELBO"), ("elbo_se", "±"), ("gap", "IW_K - ELBO"), ("ess", "ESS"),
@@ -52,7 +52,7 @@ def guide_savings(rows: list[dict]) -> list[str]:
 
 def write_report(rows: list[dict], out, meta: dict) -> list[Path]:
     """``evaluate.md``, ``evaluate.csv``, ``evaluate.json`` and ``iw_vs_k.png`` into ``out``."""
-    from ..files import atomic_write_bytes, write_json
+    from ..io.files import atomic_write_bytes, write_json
 
     out = Path(out)
     table = markdown_table(rows, COLUMNS)
@@ -71,7 +71,7 @@ def plot_iw_vs_k(rows: list[dict], path, title: str = "") -> Path:
     the ELBO as a dashed line; a prior-proposal series in the same panel as squares."""
     import math
 
-    from ..plots import plt, save_figure
+    from ..io.pictures import plt, save_figure
 
     runs = list(dict.fromkeys(r["run"] for r in rows))
     cols = min(3, len(runs))
@@ -108,7 +108,7 @@ BDMC_COLUMNS = [("num_steps", "AIS steps"), ("lower", "forward AIS (lower)"), ("
 
 def write_bdmc_gap(rows: list[dict], out, meta: dict) -> list[Path]:
     """``bdmc_gap.md``, ``bdmc_gap.json`` and ``bdmc_gap.png`` (the gap against AIS steps) into ``out``."""
-    from ..files import atomic_write_bytes, write_json
+    from ..io.files import atomic_write_bytes, write_json
 
     out = Path(out)
     table = markdown_table(rows, BDMC_COLUMNS)
@@ -122,7 +122,7 @@ def write_bdmc_gap(rows: list[dict], out, meta: dict) -> list[Path]:
 def plot_bdmc_gap(rows: list[dict], path, title: str = "") -> Path:
     """Left: the two bounds against AIS steps (mean ± se over the simulated data); right: their gap,
     log-log (it shrinks roughly like 1/steps once the chains track the path)."""
-    from ..plots import plt, save_figure
+    from ..io.pictures import plt, save_figure
 
     rows = sorted(rows, key=lambda r: r["num_steps"])
     steps = [r["num_steps"] for r in rows]

@@ -76,7 +76,7 @@ class PerDatapointResult:
 
     def write_json(self, path, summary: Optional[dict] = None) -> dict:
         """``summary`` (default :meth:`summary`) as JSON into ``path``, atomically."""
-        from ..files import write_json
+        from ..io.files import write_json
 
         summary = self.summary() if summary is None else summary
         write_json(path, summary)
@@ -90,7 +90,7 @@ class PerDatapointResult:
         """Per-datapoint CSV (one row per datapoint): ``numpy.genfromtxt(path, delimiter=',', names=True)``.
         Its ``index`` column is each datapoint's row in the split (``rows``, from
         :class:`pyro_vae.data.subset.Subset`; default 0..n-1, the whole split in order)."""
-        from ..files import atomic_write_bytes
+        from ..io.files import atomic_write_bytes
 
         index = np.arange(self.n) if rows is None else np.asarray(rows)
         columns = self.table_columns()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyro
 import torch
 
-from .estimators.base import _model_and_guide_params
+from .estimators.base import model_and_guide_params
 from .particles import guess_max_plate_nesting, trace_particles
 
 
@@ -51,7 +51,7 @@ def gradient_stats(model, guide, loss: pyro.infer.ELBO, args=(), kwargs=None, nu
     kwargs = kwargs or {}
     nesting = guess_max_plate_nesting(model, guide, args, kwargs)
     pt = trace_particles(model, guide, args, kwargs, num_particles=1, max_plate_nesting=nesting)
-    model_params, guide_params = _model_and_guide_params(pt)
+    model_params, guide_params = model_and_guide_params(pt)
     params = model_params + guide_params
     pyro.set_rng_seed(seed)
     rows = []

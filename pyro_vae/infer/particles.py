@@ -46,11 +46,11 @@ from ..errors import InferenceError
 PARTICLE_PLATE = "_pyro_vae_particles"
 
 
-def _sample_sites(trace):
+def sample_sites(trace):
     return [s for s in trace.nodes.values() if s["type"] == "sample"]
 
 
-def _is_enumerated(site) -> bool:
+def is_enumerated(site) -> bool:
     return site["infer"].get("_enumerate_dim") is not None
 
 
@@ -66,7 +66,7 @@ def guess_max_plate_nesting(model, guide, args, kwargs, data_plate: Optional[str
     dims = [
         frame.dim
         for trace in (guide_trace, model_trace)
-        for site in _sample_sites(prune_subsample_sites(trace))
+        for site in sample_sites(prune_subsample_sites(trace))
         for frame in site["cond_indep_stack"]
         if frame.vectorized
     ]
@@ -133,12 +133,12 @@ class ParticleTraces:
     # ---- the weights ----------------------------------------------------------------------
     def latent_sites(self) -> list:
         """Guide sample sites that are sampled (not enumerated), in execution order."""
-        return [s for s in _sample_sites(self.guide_trace) if not _is_enumerated(s)]
+        return [s for s in sample_sites(self.guide_trace) if not is_enumerated(s)]
 
     def model_log_joint(self, respect_scale: bool = False, observed: Optional[bool] = None) -> torch.Tensor:
         """:math:`\\sum_s \\log p(s)` over model sites (all, only observed, or only latent)."""
         total = 0.0
-        for site in _sample_sites(self.model_trace):
+        for site in sample_sites(self.model_trace):
             if observed is not None and site["is_observed"] != observed:
                 continue
             total = total + self.site_term(site, respect_scale, "model")
@@ -185,7 +185,7 @@ class ParticleTraces:
 
 
 def _find_data_plate(model_trace, data_plate: Optional[str]):
-    observed = [s for s in _sample_sites(model_trace) if s["is_observed"]]
+    observed = [s for s in sample_sites(model_trace) if s["is_observed"]]
     if not observed:
         raise InferenceError(
             "the model observes nothing: pass the data to the model and observe it with "
@@ -245,7 +245,7 @@ def trace_particles(
     guide_fn = poutine.enum(in_particles(guide), first_available_dim=particle_dim - 1)
     model_fn = in_particles(model)
     guide_trace = poutine.trace(guide_fn).get_trace(*args, **kwargs)
-    enum_dims = [s["infer"]["_enumerate_dim"] for s in _sample_sites(guide_trace) if _is_enumerated(s)]
+    enum_dims = [s["infer"]["_enumerate_dim"] for s in sample_sites(guide_trace) if is_enumerated(s)]
     model_first_dim = min(enum_dims, default=particle_dim) - 1
     model_fn = poutine.enum(poutine.replay(model_fn, trace=guide_trace), first_available_dim=model_first_dim)
     model_trace = poutine.trace(model_fn).get_trace(*args, **kwargs)
@@ -276,8 +276,8 @@ def trace_particles(
 
 
 def _check_latents_have_guide_or_enumeration(model_trace, guide_trace):
-    for site in _sample_sites(model_trace):
-        if site["is_observed"] or site["name"] in guide_trace.nodes or _is_enumerated(site):
+    for site in sample_sites(model_trace):
+        if site["is_observed"] or site["name"] in guide_trace.nodes or is_enumerated(site):
             continue
         raise InferenceError(
             f"model site {site['name']!r} is latent but the guide does not sample it: add it to "

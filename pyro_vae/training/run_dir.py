@@ -25,7 +25,7 @@ Rules:
   train or resume is refused with the holder's pid.
 * Under the lock, :meth:`RunDir.recover` deletes temporary files of interrupted atomic writes
   and drops a torn last line of ``metrics.jsonl`` (what a kill during the append leaves).
-* Every file is written atomically (:mod:`pyro_vae.files`) but ``metrics.jsonl``, which is
+* Every file is written atomically (:mod:`pyro_vae.io.files`) but ``metrics.jsonl``, which is
   appended to and repaired on resume.
 * Damaged files (a truncated checkpoint, a config.json that is not JSON, ...) raise
   :class:`~pyro_vae.errors.RunDirError` naming the file and what to do.
@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 
 from ..errors import OutputError, RunDirError
-from ..files import atomic_write_bytes, read_json_object, remove_stale_temporaries, write_json
+from ..io.files import atomic_write_bytes, read_json_object, remove_stale_temporaries, write_json
 
 LOCK_NAME = ".lock"
 MODEL_COPY = "model.py"
@@ -105,9 +105,9 @@ class RunDir:
 
     def _foreign_entries(self) -> list[str]:
         """What the folder holds besides our lock and stale temporary files."""
-        from ..files import _TEMP_PATTERN
+        from ..io.files import TEMP_PATTERN
 
-        return [e.name for e in self.path.iterdir() if e.name != LOCK_NAME and not _TEMP_PATTERN.match(e.name)]
+        return [e.name for e in self.path.iterdir() if e.name != LOCK_NAME and not TEMP_PATTERN.match(e.name)]
 
     def require_run(self) -> None:
         if not self.exists():

@@ -399,7 +399,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
 
     A new run needs ``run_dir`` absent or empty; the run is locked while it trains (a second
     process is refused) and repaired first (:meth:`RunDir.recover`). The pictures of the CLI
-    (:func:`pyro_vae.plots.save_model_pictures`) are drawn at the end, still under the lock,
+    (:func:`pyro_vae.io.pictures.save_model_pictures`) are drawn at the end, still under the lock,
     and also when training stops early (an interrupt, a divergence) after at least one
     completed epoch: then from the last checkpoint, before the error goes on.
     """
@@ -425,7 +425,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, max_seconds: Optio
                 _pictures_from_checkpoint(trainer, run, config)
             raise
         if pictures and main:
-            from ..plots import save_model_pictures
+            from ..io.pictures import save_model_pictures
 
             result.pictures = save_model_pictures(result.model, result.data, run.path, result.metrics, config.seed,
                                                   title=_title(config, result.metrics))
@@ -440,7 +440,7 @@ def _title(config: TrainConfig, metrics: list) -> str:
 
 
 def _pictures_from_checkpoint(trainer: Trainer, run: RunDir, config: TrainConfig) -> None:
-    from ..plots import save_model_pictures
+    from ..io.pictures import save_model_pictures
 
     state = run.load_checkpoint("last", map_location=trainer.device)
     trainer.model.load_state_dict(state["model"])

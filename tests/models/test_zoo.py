@@ -26,7 +26,7 @@ SETUPS = {
     "vae_iaf": ("digits", {"z_dim": 4, "hidden": [32], "flow_hidden": [16], "context": 8}),
     "vamp": ("digits", {"z_dim": 4, "hidden": [32], "num_pseudo": 20}),
     "gmvae": ("digits", {"z_dim": 4, "hidden": [32], "components": 5}),
-    "conv_vae": ("mnist5k", {"z_dim": 4, "channels": [4, 8], "hidden": 32}),
+    "conv_vae": ("digits", {"z_dim": 4, "channels": [4, 8], "hidden": 32}),
     "conv_vae_cb": ("digits", {"z_dim": 4, "channels": [4, 8], "hidden": 32}),
     "linear_gaussian": ("moons", {"z_dim": 1}),
     "ss_vae": ("digits", {"z_dim": 4, "hidden": [32], "labelled_examples": 50, "alpha": 100}),

@@ -134,7 +134,7 @@ class ImportanceWeightedELBO(ELBO):
         loss = -self._scaled_sum(pt, self.bound(pt.log_weights(respect_scale=True).detach()))
         if not self.split_gradients:
             return loss, [(-self._scaled_sum(pt, self.surrogate(pt)), None)]
-        model_params, guide_params = _model_and_guide_params(pt)
+        model_params, guide_params = model_and_guide_params(pt)
         for_model, for_guide = self.split_surrogates(pt)
         return loss, [(-self._scaled_sum(pt, for_model), model_params), (-self._scaled_sum(pt, for_guide), guide_params)]
 
@@ -175,7 +175,7 @@ def _params(trace) -> list:
     return list(out.values())
 
 
-def _model_and_guide_params(pt: ParticleTraces) -> tuple[list, list]:
+def model_and_guide_params(pt: ParticleTraces) -> tuple[list, list]:
     model_params, guide_params = _params(pt.model_trace), _params(pt.guide_trace)
     shared = {id(p) for p in model_params} & {id(p) for p in guide_params}
     if shared:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import plt, save_figure
+from ..io.pictures import plt, save_figure
 
 
 def _curves(payload: dict, label: str, x_key: str):

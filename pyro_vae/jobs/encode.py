@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write_bytes
+from ..io.files import atomic_write_bytes
 
 
 def encode_split(model, data, split: str = "test", batch_size: int = 1000) -> dict:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .errors import OptionError
+from ..errors import OptionError
 
 _SPEC = re.compile(r"^(?P<name>[a-z_]+)(?::(?P<k>\d+)(?:x(?P<m>\d+))?)?(?:@(?P<beta>[0-9.eE+-]+))?$")
 
@@ -65,14 +65,14 @@ class EstimatorSpec:
         return opts
 
     def make(self):
-        from .infer.losses import make_loss
+        from ..infer.losses import make_loss
 
         return make_loss(self.name, self.k, **self.loss_options)
 
 
 def parse_losses(text: str) -> list[EstimatorSpec]:
     """``"elbo,iwae:5,miwae:5x8,ciwae:5@0.5"`` -> specs, each checked (known loss, K >= 1, ...)."""
-    from .infer.losses import loss_entries
+    from ..infer.losses import loss_entries
 
     known = {e.name: {key for key, _ in e.options()} for e in loss_entries()}  # each loss's --loss-opt keys
     takes = {option: sorted(n for n, keys in known.items() if option in keys) for option in ("num_outer", "beta")}
@@ -106,7 +106,7 @@ def parse_losses(text: str) -> list[EstimatorSpec]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    from .options import check_seed
+    from ..options import check_seed
 
     try:
         seeds = [int(s) for s in str(text).split(",") if s.strip()]
@@ -141,7 +141,7 @@ class CompareOptions:
     device: str = "cpu"
 
     def __post_init__(self):
-        from .options import check_float, check_int
+        from ..options import check_float, check_int
 
         if self.epochs is None and self.minutes is None:
             self.epochs = 5
@@ -160,7 +160,7 @@ class CompareOptions:
         self.lr = check_float("--lr", self.lr, 0.0, strict=True)
 
     def train_config(self, spec: Optional[EstimatorSpec], seed: int, epochs: int):
-        from .training import TrainConfig
+        from ..training import TrainConfig
 
         return TrainConfig(model=self.model, dataset=self.dataset, data_dir=self.data_dir,
                            model_options=dict(self.model_options), loss=spec.name if spec else "elbo",
@@ -175,7 +175,7 @@ _MANY_EPOCHS = 1_000_000  # a --minutes run: the budget ends it, not the epoch c
 
 def train_or_resume(config, run_dir: Path, minutes: Optional[float]) -> str:
     """Train ``run_dir``, resume it if unfinished, skip it if finished; returns what was done."""
-    from .training import RunDir, train
+    from ..training import RunDir, train
 
     run = RunDir(run_dir)
     budget = None if minutes is None else minutes * 60
@@ -251,12 +251,12 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
     """Train, evaluate and measure every (estimator, seed) of ``opts``; write the table and plots."""
     import pyro
 
-    from .data.subset import choose_rows
-    from .evaluation import evaluate_model
-    from .files import write_json
-    from .infer.gradient_stats import gradient_stats
-    from .report import machine
-    from .runs import load_run
+    from ..data.subset import choose_rows
+    from ..evaluation import evaluate_model
+    from ..io.files import write_json
+    from ..infer.gradient_stats import gradient_stats
+    from ..io.tables import machine
+    from ..runs import load_run
 
     specs = opts.losses
     out = Path(opts.out)
@@ -305,7 +305,7 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
     load_after = os.getloadavg()
 
     table_rows = summarize(runs, specs, timing)
-    from .report import markdown_table, write_csv
+    from ..io.tables import markdown_table, write_csv
 
     columns = SUMMARY_COLUMNS(opts.eval_k)
     table = markdown_table(table_rows, columns)
@@ -315,7 +315,7 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
                "summary": table_rows, "runs": runs, "timing": timing, "table": table}
     write_json(out / "compare.json", payload)
     write_csv(out / "compare.csv", table_rows, columns)
-    from .files import atomic_write_bytes
+    from ..io.files import atomic_write_bytes
 
     header = (f"{opts.model} on {opts.dataset}; {len(opts.seeds)} seed(s); budget "
               f"{f'{opts.epochs} epochs' if opts.epochs else f'{opts.minutes} min'} per run; test IW with "
@@ -363,7 +363,7 @@ def summarize(runs: list, specs: list, timing: dict) -> list:
 
 
 def _eval_rows(opts: CompareOptions) -> str:
-    from .data.subset import SUBSET_SEED
+    from ..data.subset import SUBSET_SEED
 
     return "all test datapoints" if opts.eval_n is None else \
         f"{opts.eval_n} random test datapoints (subset seed {SUBSET_SEED}, the same for every run)"

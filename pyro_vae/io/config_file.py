@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import OptionError
+from ..errors import OptionError
 
 SUFFIXES = (".toml", ".json", ".yaml", ".yml")
 

@@ -15,9 +15,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import OutputError, RunDirError
+from ..errors import OutputError, RunDirError
 
-_TEMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what atomic_write_bytes creates
+TEMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what atomic_write_bytes creates
 
 
 def _umask() -> int:
@@ -84,7 +84,7 @@ def remove_stale_temporaries(folder) -> list[Path]:
     ``folder``; return them. Only call it while no other process writes there (under the lock)."""
     removed = []
     for entry in Path(folder).iterdir():
-        if entry.is_file() and _TEMP_PATTERN.match(entry.name):
+        if entry.is_file() and TEMP_PATTERN.match(entry.name):
             entry.unlink()
             removed.append(entry)
     return removed
