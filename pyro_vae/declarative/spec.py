@@ -194,42 +194,18 @@ def _names(given) -> list:
 
 
 def validate(spec: Spec, data: dict) -> Plan:
-    """Check ``spec`` against the data; a :class:`ModelError` names the offending field."""
-    x_dim = int(data["x_dim"])
+    """Check ``spec`` against the data; a :class:`ModelError` names the offending field.
+
+    In this order: each latent (dim, name, kl_weight, kind, posterior), the graph (``given``, no
+    cycle, every latent reaches ``x``), ``inference`` and ``features``, the context, the priors,
+    the observed label, and every network against the width it reads and writes."""
     latents = list(spec.latents)
     if not latents:
         raise ModelError("latents: declare at least one Latent")
     names = [lat.name for lat in latents]
-    posteriors, kinds = {}, {}
-    for i, lat in enumerate(latents):
-        where = f"latents[{i}] ({lat.name!r})"
-        if not isinstance(lat.dim, int) or lat.dim < 1:
-            raise ModelError(f"{where}.dim must be a positive integer, got {lat.dim!r}")
-        if lat.name in ("x", "data", FEATURES) or names.count(lat.name) > 1:
-            raise ModelError(f"{where}.name must be unique and not 'x', 'data' or {FEATURES!r}")
-        if lat.kl_weight <= 0:
-            raise ModelError(f"{where}.kl_weight must be positive, got {lat.kl_weight}")
-        kinds[lat.name] = _kind(lat, where)
-        if kinds[lat.name].discrete:
-            if lat.posterior not in ("normal", None):
-                raise ModelError(f"{where}.posterior: a {lat.kind} latent's guide factor is {lat.kind} "
-                                 f"(of the logits its encoder computes); remove posterior")
-            posteriors[lat.name] = DiscretePosterior(kinds[lat.name])
-        else:
-            posteriors[lat.name] = posterior_from(lat.posterior, f"{where}.posterior")
+    kinds, posteriors = _kinds_and_posteriors(latents, names)
     by_name = {lat.name: lat for lat in latents}
-    parents = {}
-    for i, lat in enumerate(latents):
-        where = f"latents[{i}] ({lat.name!r})"
-        given = _names(lat.given)
-        for g in given:
-            if g not in names:
-                raise ModelError(f"{where}.given: {g!r} is not a latent (latents: {', '.join(names)})")
-            if g == lat.name:
-                raise ModelError(f"{where}.given: a latent cannot depend on itself")
-        if len(set(given)) != len(given):
-            raise ModelError(f"{where}.given names a latent twice: {given}")
-        parents[lat.name] = given
+    parents = _latent_parents(latents, names)
     try:
         topo = topological_order(parents)
     except ValueError as e:
@@ -247,14 +223,78 @@ def validate(spec: Spec, data: dict) -> Plan:
         raise ModelError(f"features must be a positive integer, got {spec.features!r}")
     guide_order = topo if spec.inference == "top_down" else topo[::-1]
     guide_parents = faithful_inverse(parents, [part.parents for part in observed], guide_order)
+    ctx = _context_width(spec, data)
+    priors = _priors(spec, latents, parents, kinds, posteriors, ctx)
+    label_part, seen_width = _seen_width(spec, latents, observed, data)
+    for part in observed:
+        out = int(data["num_classes"]) if part.columns is None else part.columns[1] - part.columns[0]
+        part.likelihood.net.validate(f"{part.where}.net", sum(by_name[p].dim for p in part.parents) + ctx, out)
+    if spec.inference == "top_down":
+        spec.encoder.validate("encoder", seen_width + ctx, spec.features)
+    guide_nets, guide_widths = _guide_nets(spec, latents, guide_parents, posteriors, seen_width, ctx)
+    label = _label(latents, kinds, guide_parents, spec, data)
+    return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
+                guide_parents=guide_parents, guide_nets=guide_nets, guide_widths=guide_widths,
+                posteriors=posteriors, priors=priors, context_dim=ctx, inference=spec.inference,
+                kinds=kinds, label=label, observed=[part for part in observed if part.columns is not None],
+                label_part=label_part, seen_width=seen_width)
 
-    ctx = 0
-    if spec.context is not None:
-        ctx = int(spec.context.num_classes)
-        if ctx < 2:
-            raise ModelError(f"context.num_classes must be >= 2, got {ctx}")
-        if data.get("num_classes") and int(data["num_classes"]) != ctx:
-            raise ModelError(f"context.num_classes is {ctx} but the data have {data['num_classes']} classes")
+
+def _kinds_and_posteriors(latents: list, names: list) -> tuple[dict, dict]:
+    """Each latent's dim, name, kl_weight checked; its kind and its guide factor's posterior."""
+    posteriors, kinds = {}, {}
+    for i, lat in enumerate(latents):
+        where = f"latents[{i}] ({lat.name!r})"
+        if not isinstance(lat.dim, int) or lat.dim < 1:
+            raise ModelError(f"{where}.dim must be a positive integer, got {lat.dim!r}")
+        if lat.name in ("x", "data", FEATURES) or names.count(lat.name) > 1:
+            raise ModelError(f"{where}.name must be unique and not 'x', 'data' or {FEATURES!r}")
+        if lat.kl_weight <= 0:
+            raise ModelError(f"{where}.kl_weight must be positive, got {lat.kl_weight}")
+        kinds[lat.name] = _kind(lat, where)
+        if kinds[lat.name].discrete:
+            if lat.posterior not in ("normal", None):
+                raise ModelError(f"{where}.posterior: a {lat.kind} latent's guide factor is {lat.kind} "
+                                 f"(of the logits its encoder computes); remove posterior")
+            posteriors[lat.name] = DiscretePosterior(kinds[lat.name])
+        else:
+            posteriors[lat.name] = posterior_from(lat.posterior, f"{where}.posterior")
+    return kinds, posteriors
+
+
+def _latent_parents(latents: list, names: list) -> dict:
+    """``name -> [the latents it is given]``, each a declared latent other than itself, once."""
+    parents = {}
+    for i, lat in enumerate(latents):
+        where = f"latents[{i}] ({lat.name!r})"
+        given = _names(lat.given)
+        for g in given:
+            if g not in names:
+                raise ModelError(f"{where}.given: {g!r} is not a latent (latents: {', '.join(names)})")
+            if g == lat.name:
+                raise ModelError(f"{where}.given: a latent cannot depend on itself")
+        if len(set(given)) != len(given):
+            raise ModelError(f"{where}.given names a latent twice: {given}")
+        parents[lat.name] = given
+    return parents
+
+
+def _context_width(spec: Spec, data: dict) -> int:
+    """The one-hot width of ``Spec.context`` (0 without), checked against the data's classes."""
+    if spec.context is None:
+        return 0
+    ctx = int(spec.context.num_classes)
+    if ctx < 2:
+        raise ModelError(f"context.num_classes must be >= 2, got {ctx}")
+    if data.get("num_classes") and int(data["num_classes"]) != ctx:
+        raise ModelError(f"context.num_classes is {ctx} but the data have {data['num_classes']} classes")
+    return ctx
+
+
+def _priors(spec: Spec, latents: list, parents: dict, kinds: dict, posteriors: dict, ctx: int) -> dict:
+    """The prior of each top latent; a latent with parents has its conditional prior's network
+    checked instead."""
+    by_name = {lat.name: lat for lat in latents}
     priors = {}
     for i, lat in enumerate(latents):
         where = f"latents[{i}] ({lat.name!r})"
@@ -278,8 +318,14 @@ def validate(spec: Spec, data: dict) -> Plan:
             raise ModelError(f"{where}.prior: the VampPrior needs the latent whose encoder reads x alone "
                              f"(a single-latent bottom_up model without context, Gaussian posterior)")
         priors[lat.name] = prior
+    return priors
+
+
+def _seen_width(spec: Spec, latents: list, observed: list, data: dict):
+    """``(the observed label's part or None, the width the guide reads as x)``: x, and the
+    label's one-hot when a likelihood observes it."""
     label_part = next((part for part in observed if part.columns is None), None)
-    seen_width = x_dim  # what the guide reads as x: x, and the label's one-hot when it is observed
+    seen_width = int(data["x_dim"])
     if label_part is not None:
         if spec.context is not None:
             raise ModelError(f"{label_part.where}: the label is observed by a likelihood and as context; "
@@ -288,11 +334,12 @@ def validate(spec: Spec, data: dict) -> Plan:
             raise ModelError(f"{label_part.where}: the label cannot be both observed (Categorical "
                              f"likelihood) and a latent (Label); keep one")
         seen_width += int(data["num_classes"])
-    for part in observed:
-        out = int(data["num_classes"]) if part.columns is None else part.columns[1] - part.columns[0]
-        part.likelihood.net.validate(f"{part.where}.net", sum(by_name[p].dim for p in part.parents) + ctx, out)
-    if spec.inference == "top_down":
-        spec.encoder.validate("encoder", seen_width + ctx, spec.features)
+    return label_part, seen_width
+
+
+def _guide_nets(spec: Spec, latents: list, guide_parents: dict, posteriors: dict, seen_width: int, ctx: int):
+    """``(name -> network, name -> input width)`` of each guide factor, each network checked."""
+    by_name, names = {lat.name: lat for lat in latents}, [lat.name for lat in latents]
     guide_nets, guide_widths = {}, {}
     x_width = spec.features if spec.inference == "top_down" else seen_width
     for name, reads in guide_parents.items():
@@ -302,12 +349,7 @@ def validate(spec: Spec, data: dict) -> Plan:
         guide_widths[name] = sum(x_width if r == X else by_name[r].dim for r in reads)
         guide_nets[name].validate(f"latents[{i}] ({name!r}).encoder" if lat.encoder else "encoder",
                                   guide_widths[name] + ctx, posteriors[name].outputs(lat.dim))
-    label = _label(latents, kinds, guide_parents, spec, data)
-    return Plan(order=[by_name[n] for n in topo], parents=parents, x_parents=x_parents, guide_order=guide_order,
-                guide_parents=guide_parents, guide_nets=guide_nets, guide_widths=guide_widths,
-                posteriors=posteriors, priors=priors, context_dim=ctx, inference=spec.inference,
-                kinds=kinds, label=label, observed=[part for part in observed if part.columns is not None],
-                label_part=label_part, seen_width=seen_width)
+    return guide_nets, guide_widths
 
 
 def _observed(likelihood, names: list, default_parents: list, data: dict) -> list:

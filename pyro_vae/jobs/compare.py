@@ -249,17 +249,21 @@ def time_steps(model, specs: list, batch: tuple, rounds: int, min_seconds: float
 # ---- the job ---------------------------------------------------------------------------------------
 def run_comparison(opts: CompareOptions, log=print) -> dict:
     """Train, evaluate and measure every (estimator, seed) of ``opts``; write the table and plots."""
-    import pyro
+    from .compare_plots import save_comparison_plots
 
-    from ..data.subset import choose_rows
-    from ..evaluation import evaluate_model
-    from ..io.files import write_json
-    from ..infer.gradient_stats import gradient_stats
-    from ..io.tables import machine
-    from ..runs import load_run
+    out = _comparison_folder(opts.out)
+    load_before = os.getloadavg()
+    runs = [_train_and_evaluate(opts, spec, seed, out, log) for seed in opts.seeds for spec in opts.losses]
+    ref_dir, timing = _measure_at_the_shared_point(opts, runs, out)
+    load_after = os.getloadavg()
+    payload = _write_tables(opts, runs, timing, ref_dir, out, load_before, load_after)
+    payload["plots"] = [str(p) for p in save_comparison_plots(payload, out)]
+    return payload
 
-    specs = opts.losses
-    out = Path(opts.out)
+
+def _comparison_folder(out) -> Path:
+    """``--out``, made; refused when it is a file or holds files that are not a comparison's."""
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} is a file, not a folder: choose a folder for the comparison")
     out.mkdir(parents=True, exist_ok=True)
@@ -268,45 +272,61 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
     if foreign:
         raise OptionError(f"--out {out} holds files that are not a comparison's ({', '.join(sorted(foreign)[:3])}): "
                           f"choose a new or empty folder; nothing there is overwritten")
-    load_before = os.getloadavg()
-    epochs = opts.epochs if opts.epochs is not None else _MANY_EPOCHS
-    runs = []
-    for seed in opts.seeds:
-        for spec in specs:
-            run_dir = out / f"{spec.folder}_seed{seed}"
-            what = train_or_resume(opts.train_config(spec, seed, epochs), run_dir, opts.minutes)
-            log(f"{spec.label} seed {seed}: {what} ({run_dir})")
-            run = load_run(run_dir, "last", opts.device)
-            x, y = run.data.split("test")
-            x, y = choose_rows(len(x), opts.eval_n).take(x, y if run.model.uses_labels else None)
-            est = evaluate_model(run.model, x, y, k=opts.eval_k, seed=seed, progress=False)
-            s = est.summary()
-            metrics = run.metrics
-            runs.append({"estimator": spec.label, "seed": seed, "run": str(run_dir), "epochs": metrics[-1]["epoch"],
-                         "train_objective": metrics[-1]["train_objective"], "test_elbo": s["elbo"],
-                         "test_iw": s["log_px_iw"], "iw_minus_elbo": s["log_px_iw"] - s["elbo"],
-                         "active_units": s["active_units_total"], "curve": [
-                             {"epoch": m["epoch"], "elapsed_s": m["elapsed_s"], "valid_elbo": m["valid_elbo"]}
-                             for m in metrics]})
+    return out
 
-    # the shared point: a model pre-trained with elbo (seed of the first run), one fixed batch
+
+def _train_and_evaluate(opts: CompareOptions, spec: EstimatorSpec, seed: int, out: Path, log) -> dict:
+    """One (estimator, seed): trained (or resumed, or found finished) and evaluated on the test rows."""
+    from ..data.subset import choose_rows
+    from ..evaluation import evaluate_model
+    from ..runs import load_run
+
+    run_dir = out / f"{spec.folder}_seed{seed}"
+    epochs = opts.epochs if opts.epochs is not None else _MANY_EPOCHS
+    what = train_or_resume(opts.train_config(spec, seed, epochs), run_dir, opts.minutes)
+    log(f"{spec.label} seed {seed}: {what} ({run_dir})")
+    run = load_run(run_dir, "last", opts.device)
+    x, y = run.data.split("test")
+    x, y = choose_rows(len(x), opts.eval_n).take(x, y if run.model.uses_labels else None)
+    s = evaluate_model(run.model, x, y, k=opts.eval_k, seed=seed, progress=False).summary()
+    metrics = run.metrics
+    return {"estimator": spec.label, "seed": seed, "run": str(run_dir), "epochs": metrics[-1]["epoch"],
+            "train_objective": metrics[-1]["train_objective"], "test_elbo": s["elbo"],
+            "test_iw": s["log_px_iw"], "iw_minus_elbo": s["log_px_iw"] - s["elbo"],
+            "active_units": s["active_units_total"],
+            "curve": [{"epoch": m["epoch"], "elapsed_s": m["elapsed_s"], "valid_elbo": m["valid_elbo"]}
+                      for m in metrics]}
+
+
+def _measure_at_the_shared_point(opts: CompareOptions, runs: list, out: Path):
+    """Gradient SNR and variance of each run's estimator (into its row) and time per step, all at
+    one shared point: a model pre-trained with elbo (seed of the first run), one fixed batch."""
+    import pyro
+
+    from ..infer.gradient_stats import gradient_stats
+    from ..runs import load_run
+
     ref_dir = out / "reference"
     train_or_resume(opts.train_config(None, opts.seeds[0], opts.ref_epochs), ref_dir, None)
     ref = load_run(ref_dir, "last", opts.device)
     batch = ref.model.data_args(*fixed_batch(ref.data, opts.snr_batch, ref.model.device))
     ref.model.train()
     for row in runs:
-        spec = next(s for s in specs if s.label == row["estimator"])
+        spec = next(s for s in opts.losses if s.label == row["estimator"])
         pyro.clear_param_store()
         stats = gradient_stats(ref.model.model, ref.model.guide, spec.make(), batch, num_draws=opts.snr_draws,
                                seed=row["seed"])
         row.update(stats.as_dict())
-    timing = time_steps(ref.model, specs, batch, opts.timing_rounds)
-    load_after = os.getloadavg()
+    return ref_dir, time_steps(ref.model, opts.losses, batch, opts.timing_rounds)
 
-    table_rows = summarize(runs, specs, timing)
-    from ..io.tables import markdown_table, write_csv
 
+def _write_tables(opts: CompareOptions, runs: list, timing: dict, ref_dir: Path, out: Path, load_before,
+                  load_after) -> dict:
+    """``compare.json`` / ``.csv`` / ``.md``; returns the JSON's payload."""
+    from ..io.files import atomic_write_bytes, write_json
+    from ..io.tables import machine, markdown_table, write_csv
+
+    table_rows = summarize(runs, opts.losses, timing)
     columns = SUMMARY_COLUMNS(opts.eval_k)
     table = markdown_table(table_rows, columns)
     payload = {"command": "pyro-vae compare", "options": _json_options(opts), "machine": machine(),
@@ -315,17 +335,13 @@ def run_comparison(opts: CompareOptions, log=print) -> dict:
                "summary": table_rows, "runs": runs, "timing": timing, "table": table}
     write_json(out / "compare.json", payload)
     write_csv(out / "compare.csv", table_rows, columns)
-    from ..io.files import atomic_write_bytes
-
     header = (f"{opts.model} on {opts.dataset}; {len(opts.seeds)} seed(s); budget "
               f"{f'{opts.epochs} epochs' if opts.epochs else f'{opts.minutes} min'} per run; test IW with "
-              f"K={opts.eval_k} on {_eval_rows(opts)}; ± is the standard error over the {len(opts.seeds)} seed(s) (blank for one); SNR from {opts.snr_draws} draws at the shared point; time per step in "
+              f"K={opts.eval_k} on {_eval_rows(opts)}; ± is the standard error over the {len(opts.seeds)} seed(s) "
+              f"(blank for one); SNR from {opts.snr_draws} draws at the shared point; time per step in "
               f"{opts.timing_rounds} paired rounds against elbo. Machine: {payload['machine']['cpu']}, "
               f"{payload['machine']['date']}; load {load_before[0]:.2f} -> {load_after[0]:.2f}.\n\n")
     atomic_write_bytes(out / "compare.md", lambda f: f.write((header + table + "\n").encode()))
-    from .compare_plots import save_comparison_plots
-
-    payload["plots"] = [str(p) for p in save_comparison_plots(payload, out)]
     return payload
 
 
