@@ -13,6 +13,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS  # noqa: E402
 
 SECTIONS = [
+    ("reproduce_nll.json", "Reproducing the published log-likelihoods on this CPU (issue 34, in progress)",
+     "python benchmarks/reproduce_nll.py --root /work/runs/published",
+     "VAE 1L and IWAE 1L k=5 trained with Burda et al. (2015)'s schedule (3280 passes, lr 1e-3 * 10^(-i/7)) at "
+     "batch 100 instead of 20 (the same schedule in 1/5 of the steps: 3.2x faster per pass on this CPU, measured), "
+     "seed 0, by `benchmarks/reproduce_train.sh` in stages that outlive a session (`--minutes`, `--resume`), a "
+     "snapshot after each stage; each snapshot evaluated with IW_5000 and the ELBO on the same 2000 random test "
+     "images. The final rows (-IW_5000 on all 10k test images, AIS 16 chains x 1000 steps paired with IW on 500 "
+     "images, the BDMC gap) are computed once the 3280-epoch snapshot exists. On a lent GPU, Burda's exact "
+     "protocol: `DEVICE=cuda BATCH=20 bash benchmarks/reproduce_train.sh ROW ROOT DEADLINE`, then this script."),
     ("nll_table.json", "Test NLL on static binarized MNIST against the published numbers",
      "python benchmarks/nll_table.py",
      "Each row trains one model with one estimator (Burda et al.'s schedule, batch 20, cut to the budget below) "
@@ -115,6 +124,14 @@ SECTIONS = [
      "of the same 2 cores: 1 process x 2 threads, 2 processes x 1 thread (gloo), 1 process x 1 thread. Rounds in "
      "palindromic order; medians [quartiles] over rounds. `2x1 / 1x2`: processes against threads on the same "
      "cores; scaling efficiency: 2 processes against twice one single-threaded process."),
+    ("kl_warmup_*.json", "KL warm-up against posterior collapse, over seeds",
+     "python benchmarks/kl_warmup.py",
+     "Each model trained with and without `--kl-warmup` over the same seeds on a folder of coloured blobs where "
+     "VAEs collapse; test IW bound and active units per seed, and the paired difference over seeds."),
+    ("rgb_conv.json", "A convolutional VAE on colour images of any shape",
+     "python benchmarks/rgb_conv.py",
+     "`conv_vae_cb` (Conv: stride-2 convolutions down, transposed ones up, C x H x W read from the data) on a "
+     "folder of 3 x 24 x 32 colour images; its reconstructions are the picture."),
     ("zoo_table.json", "The zoo, briefly trained",
      "python benchmarks/zoo_table.py",
      "Every zoo model trained with the same short budget; test ELBO and IW bound in nats per datapoint."),
@@ -139,8 +156,14 @@ def render() -> str:
             if data.get("notes"):
                 notes = data["notes"].rstrip()
                 out += [f"Notes: {notes}" + ("" if notes.endswith(("|", ".")) else "."), ""]
-            out += [f"Machine: {m.get('cpu')}, {m.get('cores')} cores, torch {m.get('torch')}, pyro {m.get('pyro')}, "
-                    f"CUDA: {m.get('cuda') or 'none'}; date {m.get('date')}.", "", data["table"], ""]
+            if m:
+                out += [f"Machine: {m.get('cpu')}, {m.get('cores')} cores, torch {m.get('torch')}, pyro {m.get('pyro')}, "
+                        f"CUDA: {m.get('cuda') or 'none'}; date {m.get('date')}.", ""]
+            else:
+                out += ["Machine, date and load: per row, in the table.", ""]
+            out += [data["table"], ""]
+            if data.get("picture"):
+                out += [f"![{title}]({data['picture']})", ""]
             if data.get("breakdown"):
                 out += [f"Where the time goes — {' '.join(data['breakdown']['stages'].split())}", "", data["breakdown"]["table"], ""]
     return "\n".join(out)

@@ -47,6 +47,10 @@ STAGE_ENDS = (1, 4, 13, 40, 121, 364, 1093, 3280)
 RESULT = "reproduce_nll"
 
 
+TRAINING_MACHINE = ("the 2-core dev VM (AMD EPYC), 1 thread per run at nice 19, beside the other row's run and "
+                    "the session's work (the load was not recorded per epoch)")
+
+
 def protocol(config: dict, metrics: list, eval_k: int, images: str) -> dict:
     """The protocol card of one number: how the model was trained and how the number was measured."""
     return {"data": "static binarized MNIST (Larochelle & Murray 2011), 50000 train / 10000 valid / 10000 test",
@@ -55,7 +59,18 @@ def protocol(config: dict, metrics: list, eval_k: int, images: str) -> dict:
             "schedule": f"{config['lr_schedule']} (stage i = 0..7: 3**i passes at lr * 10**(-i/7))",
             "seed": config["seed"], "train_wall_s": metrics[-1]["elapsed_s"], "eval_k": eval_k, "eval_images": images,
             "differs_from_published": f"batch {config['batch_size']} instead of 20 (the same schedule in 1/5 of the "
-                                      f"steps), lr {config['lr']}"}
+                                      f"steps), lr {config['lr']}",
+            "training_machine": TRAINING_MACHINE}
+
+
+def _card(card: dict) -> str:
+    return "; ".join(f"{k.replace('_', ' ')}: {round(v, 1) if isinstance(v, float) else v}" for k, v in card.items())
+
+
+def _measured(point: dict) -> str:
+    m = point.get("machine", {})
+    return (f"{m.get('cpu')}, {m.get('date')}, load {point['load_before'][0]:.2f} -> {point['load_after'][0]:.2f}"
+            if point.get("load_before") else "")
 
 
 def curve_point(snapshot: Path, x, rows, args) -> dict:
@@ -139,13 +154,16 @@ def render(result: dict) -> str:
     lines = []
     for key, row in result["rows"].items():
         pts = sorted(row["curve"], key=lambda p: p["epoch"])
-        table = markdown_table([{**p, **{f"card_{k}": v for k, v in p["protocol"].items()}} for p in pts], [
+        table = markdown_table([{**p, **{f"card_{k}": v for k, v in p["protocol"].items()}, "measured": _measured(p)}
+                                for p in pts], [
             ("epoch", "epochs"), ("test_nll", f"test NLL (-IW_{result['k']})"), ("test_nll_se", "±"),
             ("test_elbo", "test ELBO"), ("test_elbo_se", "±"), ("valid_elbo", "valid ELBO (trainer)"),
             ("active_units", "active units"), ("khat_share_above_0.7", "k-hat > 0.7"),
-            ("card_train_wall_s", "train wall s"), ("card_eval_images", "images"), ("eval_s", "eval s")])
+            ("card_train_wall_s", "train wall s"), ("card_eval_images", "images"), ("eval_s", "eval s"),
+            ("measured", "evaluated on (machine, date, load)")])
         lines += [f"### {ROWS[key]['label']} (published {ROWS[key]['published']}: {BURDA})", "",
-                  f"Run: `{row['run']}`. Protocol: {json.dumps(pts[-1]['protocol']) if pts else 'no snapshot yet'}.",
+                  f"Run: `{row['run']}`. Protocol card (last point; earlier points differ only in epochs, train "
+                  f"wall s): {_card(pts[-1]['protocol']) if pts else 'no snapshot yet'}.",
                   "", table, ""]
         if row.get("final"):
             f = row["final"]
@@ -155,7 +173,8 @@ def render(result: dict) -> str:
                 ("iw_nll_same_images", "IW NLL, same images"), ("ais_gain", "AIS - IW (paired)"),
                 ("ais_gain_se", "±"), ("ais_images", "AIS images"), ("bdmc_gap", "BDMC gap"),
                 ("bdmc_gap_se", "±"), ("bdmc_images", "BDMC images")]), "",
-                f"Final row protocol: {json.dumps(f['protocol'])}; AIS settings {json.dumps(f['ais_settings'])}.", ""]
+                f"Final row protocol card: {_card(f['protocol'])}; AIS settings {_card(f['ais_settings'])}; "
+                f"evaluated on {_measured(f)}.", ""]
     return "\n".join(lines)
 
 
@@ -177,7 +196,10 @@ def main():
     rows = choose_rows(len(x_all), args.curve_n)
     (x,) = rows.take(x_all)
     result = {"benchmark": RESULT, "command": command_line(), "k": args.k, "published": BURDA,
-              "rows": previous.get("rows", {})}
+              "picture": f"results/{RESULT}_curve.png", "rows": previous.get("rows", {})}
+    for row in result["rows"].values():  # cards written before the card named the training machine
+        for point in row["curve"] + ([row["final"]] if row.get("final") else []):
+            point["protocol"].setdefault("training_machine", TRAINING_MACHINE)
     for key in args.rows.split(","):
         root = Path(args.root) / key
         row = result["rows"].setdefault(key, {"run": str(root / "run"), "curve": []})

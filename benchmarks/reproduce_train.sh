@@ -6,6 +6,8 @@
 # ROW: vae-1l (elbo) or iwae-1l-k5 (iwae, K=5); ROOT: a folder outside the repository (e.g.
 # /work/runs/published); DEADLINE: a `date -d` time after which no stage starts and the running one
 # stops at its next epoch end (--minutes); PYRO_VAE: the command to run (default pyro-vae).
+# Environment: BATCH (default 100; 20 is Burda's exact protocol), DEVICE (default cpu; cuda on a lent GPU):
+#   DEVICE=cuda BATCH=20 benchmarks/reproduce_train.sh vae-1l /tmp/published "2030-01-01" pyro-vae
 #
 # Protocol: Burda et al. (2015)'s schedule (stage i = 0..7 runs 3**i passes at lr 1e-3 * 10**(-i/7),
 # 3280 passes) on the 50k static binarized MNIST training images, at batch 100 instead of 20 (the
@@ -32,7 +34,7 @@ for end in 1 4 13 40 121 364 1093 3280; do
   else
     rm -rf "$run"  # a run that died before its first checkpoint holds nothing to keep
     $pyro_vae train --model vae --dataset binarized-mnist --data-dir "${PYRO_VAE_DATA:-../shared/data}" \
-      "${loss[@]}" --batch-size 100 --lr 1e-3 --lr-schedule burda --epochs "$end" --seed 0 \
+      "${loss[@]}" --batch-size "${BATCH:-100}" --device "${DEVICE:-cpu}" --lr 1e-3 --lr-schedule burda --epochs "$end" --seed 0 \
       --minutes "$minutes" --no-progress --out "$run"
   fi
   done_epochs=$(tail -n 1 "$run/metrics.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')

@@ -85,15 +85,17 @@ def main():
                 f"library's seeded rule; {args.model} defaults ({MODEL_NOTE[args.model]}); "
                 f"{args.epochs} epochs, batch {args.batch_size}, lr 1e-3, seed {args.seed}; test IW with K={args.k} "
                 f"on the {len(x)} test images, +- the se over images")
-    write_results("rgb_conv", {
-        "command": command_line(), "machine": machine(), "protocol": protocol, "rows": [row],
-        "picture": str(PICTURE.relative_to(REPO)), "load_before": load_before, "load_after": list(os.getloadavg())})
     shown = {"model": row["model"], "shape": " x ".join(map(str, row["image_shape"])),
              "iw": f"{row['test_iw']:.2f} ± {row['test_iw_se']:.2f}",
              "elbo": f"{row['test_elbo']:.2f} ± {row['test_elbo_se']:.2f}", "au": row["active_units"],
              "s": f"{train_s:.0f}"}
     table = markdown_table([shown], [("model", "model"), ("shape", "C x H x W"), ("iw", f"test IW (K={args.k})"),
                                      ("elbo", "test ELBO"), ("au", "active units"), ("s", "train s")])
+    load_after = list(os.getloadavg())
+    write_results("rgb_conv", {
+        "command": command_line(), "machine": machine(), "protocol": protocol, "rows": [row], "table": table,
+        "notes": f"{protocol}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
+        "picture": f"../{PICTURE.relative_to(REPO)}", "load_before": load_before, "load_after": load_after})
     (RESULTS / "rgb_conv.md").write_text(f"# {args.model} on a colour folder\n\n{protocol}.\n\n{table}\n\n"
                                          f"![reconstructions](../../{PICTURE.relative_to(REPO)})\n")
     print(table)
