@@ -110,3 +110,17 @@ def test_minutes_budget_stops_early_and_resume_continues(tmp_path, capsys):
     assert main(["train", "--resume", str(run), *common]) == 0
     assert "2 epochs" in capsys.readouterr().out
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_reader_that_leaves_early_gets_no_error_line(monkeypatch, capsys):
+    """``pyro-vae models | head -1``: when the reader has closed the pipe, the command stops quietly."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone
+    stdout = os.fdopen(write_end, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["models"]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+    stdout.close()

@@ -126,6 +126,9 @@ def main(argv=None) -> int:
         print("pyro-vae: interrupted; a training run continues with `pyro-vae train --resume RUN_DIR`",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout left (`pyro-vae models | head`): nothing to say, nowhere to say it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python's docs: no second error at exit)
+        return 1
     except OSError as e:
         print(f"pyro-vae: error{_where()}: {one_line(_os_error_line(e))}", file=sys.stderr)
         return EXIT_USAGE

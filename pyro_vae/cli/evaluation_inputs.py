@@ -15,7 +15,7 @@ def evaluation_inputs(run_dir, opts) -> dict:
 
     from ..training import RunDir
 
-    path = RunDir(run_dir).file(f"checkpoint_{opts.checkpoint}.pt")
+    path = RunDir(run_dir).checkpoint_path(opts.checkpoint)
     sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     return {"checkpoint": opts.checkpoint, "checkpoint_sha256": sha, "split": opts.split, "n": opts.n,
             "subset": opts.subset if opts.n else None, "subset_seed": opts.subset_seed if opts.n else None,

@@ -259,14 +259,18 @@ class RunDir:
         if self.read_json("config.json") != config:
             write_json(self.config_path, config)
 
+    def checkpoint_path(self, name: str = "last") -> Path:
+        """``RUN/checkpoint_{name}.pt`` (``last`` or ``best``): the one place its name is spelled."""
+        return self.file(f"checkpoint_{name}.pt")
+
     def save_checkpoint(self, name: str, state: dict) -> None:
-        atomic_write_bytes(self.file(f"checkpoint_{name}.pt"), lambda f: torch.save(state, f))
+        atomic_write_bytes(self.checkpoint_path(name), lambda f: torch.save(state, f))
 
     def has_checkpoint(self, name: str = "last") -> bool:
-        return self.file(f"checkpoint_{name}.pt").exists()
+        return self.checkpoint_path(name).exists()
 
     def load_checkpoint(self, name: str = "last", map_location="cpu") -> dict:
-        path = self.file(f"checkpoint_{name}.pt")
+        path = self.checkpoint_path(name)
         if not path.exists():
             raise RunDirError(f"{path} not found: the run has no completed epoch yet (train it first: "
                               f"`pyro-vae train --resume {self.path}`)")
@@ -297,6 +301,6 @@ def load_trained_model(run_dir, which: str = "best", device="cpu"):
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError) as e:
         first = str(e).strip().splitlines()[0][:160]
-        raise RunDirError(f"{run.file(f'checkpoint_{which}.pt')} does not fit the model of "
+        raise RunDirError(f"{run.checkpoint_path(which)} does not fit the model of "
                           f"{run.file('model.json')} ({first}): the files come from different runs") from None
     return model.to(device).eval()
