@@ -184,7 +184,7 @@ def evaluate_ais(
     """
     from tqdm.auto import tqdm
 
-    s = (settings or AISSettings()).replace(**options) if options else (settings or AISSettings())
+    s = (settings or AISSettings()).replace(**options)
     check_capture_mode(capture)
     data, n = checked_data(data, max_elements)
     if step_sizes is not None:
@@ -217,7 +217,7 @@ class _AISRun:
     """What stays fixed over the blocks of one :func:`evaluate_ais` call, and one block's run."""
 
     def __init__(self, model, guide, s: AISSettings, data, n, max_elements, data_plate, device, seed, start, capture):
-        self.model, self.guide, self.s, self.data, self.device, self.seed = model, guide, s, data, device, seed
+        self.model, self.guide, self.settings, self.data, self.device, self.seed = model, guide, s, data, device, seed
         self.start, self.capture = start, capture
         self.chains = s.num_chains + s.tune_chains
         self.estimate, self.tuning = slice(0, s.num_chains), slice(s.num_chains, self.chains)
@@ -237,28 +237,29 @@ class _AISRun:
 
     def block_weights(self, lo: int, first: bool, on_step):
         """``(hi, log_w [C, B], acceptance [C + tune, B], step sizes used)`` of the block from ``lo``."""
-        s = self
-        distributed.seed_block(s.seed, lo)  # draws per block of datapoints, not per process
-        batch = tuple(t[lo:lo + s.block] for t in s.data)
-        if s.device is not None:
-            batch = tuple(t.to(s.device) for t in batch)
+        settings = self.settings
+        distributed.seed_block(self.seed, lo)  # draws per block of datapoints, not per process
+        batch = tuple(t[lo:lo + self.block] for t in self.data)
+        if self.device is not None:
+            batch = tuple(t.to(self.device) for t in batch)
         hi = lo + len(batch[0])
-        with pyro.validation_enabled(s.validate and first):
-            pt = draw_start(s.model, s.guide, batch, s.chains, s.max_plate_nesting, s.data_plate, s.s.init, s.summed)
-            path = AnnealingPath(s.model, s.guide, batch, pt, s.s.init, s.summed)
-        if s.captured:
+        with pyro.validation_enabled(self.validate and first):
+            pt = draw_start(self.model, self.guide, batch, self.chains, self.max_plate_nesting, self.data_plate,
+                            settings.init, self.summed)
+            path = AnnealingPath(self.model, self.guide, batch, pt, settings.init, self.summed)
+        if self.captured:
             reason = path.capture()
             if reason is not None:
-                s.captured = not refuse("AIS densities", s.capture, reason)
-        state = None if s.start is None else path.evaluate(path.to_u(_start_values(path, s.start, lo, hi)))
-        eps = StepSize(s.s.step_size, hi - lo, s.s.target_accept, device=s.first_device)
-        replay = None if s.step_sizes is None else torch.as_tensor(s.step_sizes[lo:hi])
+                self.captured = not refuse("AIS densities", self.capture, reason)
+        state = None if self.start is None else path.evaluate(path.to_u(_start_values(path, self.start, lo, hi)))
+        eps = StepSize(settings.step_size, hi - lo, settings.target_accept, device=self.first_device)
+        replay = None if self.step_sizes is None else torch.as_tensor(self.step_sizes[lo:hi])
         # the mass matrix from a chain whose draw no estimate starts from (the start replaces all draws in reverse)
-        scale = scales(path, s.tuning if s.s.tune_chains else slice(0, 1))
+        scale = scales(path, self.tuning if settings.tune_chains else slice(0, 1))
         with pyro.validation_enabled(False):  # checked on the first draw; the path only moves continuous values
-            log_w, accept, used = anneal(path, s.betas, s.s.leapfrog_steps, eps, scale, s.tuning, state,
+            log_w, accept, used = anneal(path, self.betas, settings.leapfrog_steps, eps, scale, self.tuning, state,
                                          on_step=lambda: on_step(hi - lo), replay=replay)
-        return hi, log_w[s.estimate], accept[s.estimate], used
+        return hi, log_w[self.estimate], accept[self.estimate], used
 
 
 def _start_values(path, start: dict, lo: int, hi: int) -> dict:
